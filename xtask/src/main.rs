@@ -1,0 +1,169 @@
+//! Project automation, run as `cargo xtask <task>` (the alias lives in
+//! `.cargo/config.toml`). Plain Rust with no dependencies so it compiles in seconds.
+//!
+//! Tasks:
+//! - `ci`: everything CI checks: fmt, clippy, the whole test suite, the no_std builds,
+//!   and each benchmark once at small size.
+//! - `test`: the whole test suite (debug tests, then the release-mode training tests).
+//! - `nostd`: builds every no_std crate for `thumbv7em-none-eabihf` with default
+//!   features off (installing the target with rustup if missing).
+//! - `bench [--quick]`: the criterion benchmarks.
+//! - `demo`: the main demo.
+
+use std::env;
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// The embedded target every no_std crate must build for.
+const EMBEDDED_TARGET: &str = "thumbv7em-none-eabihf";
+
+/// The no_std library crates and the feature sets each must build with on the MCU
+/// target (`""` means `--no-default-features` alone).
+const NOSTD_CRATES: &[(&str, &[&str])] = &[("dl-core", &["", "alloc"])];
+
+/// Crates with criterion benches.
+const BENCH_CRATES: &[&str] = &["dl-core"];
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let task = args.first().map(String::as_str);
+    let rest = if args.len() > 1 { &args[1..] } else { &[] };
+    match task {
+        Some("ci") => ci(),
+        Some("test") => test(),
+        Some("nostd") => nostd(),
+        Some("bench") => bench(rest.iter().any(|a| a == "--quick")),
+        Some("demo") => demo(),
+        _ => {
+            print_help();
+            Ok(())
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!(
+        "Usage: cargo xtask <task>\n\n\
+         Tasks:\n  \
+         ci             fmt, clippy, tests, no_std builds, quick benches (what CI runs)\n  \
+         test           the whole test suite\n  \
+         nostd          build the no_std crates for {EMBEDDED_TARGET}\n  \
+         bench [--quick] criterion benchmarks (--quick: each once, small)\n  \
+         demo           the main demo"
+    );
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result {
+    eprintln!("$ {}", display(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start `{}`: {e}", display(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed with {status}", display(cmd)))
+    }
+}
+
+fn display(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn ci() -> Result {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    test()?;
+    nostd()?;
+    bench(true)
+}
+
+fn test() -> Result {
+    run(cargo().args(["test", "--workspace"]))
+}
+
+fn ensure_target(target: &str) -> Result {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup to check for {target}: {e}"))?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", target]))
+}
+
+fn nostd() -> Result {
+    ensure_target(EMBEDDED_TARGET)?;
+    for (krate, feature_sets) in NOSTD_CRATES {
+        for features in *feature_sets {
+            let mut cmd = cargo();
+            cmd.args([
+                "build",
+                "-p",
+                krate,
+                "--target",
+                EMBEDDED_TARGET,
+                "--no-default-features",
+            ]);
+            if !features.is_empty() {
+                cmd.args(["--features", features]);
+            }
+            run(&mut cmd)?;
+        }
+    }
+    Ok(())
+}
+
+fn bench(quick: bool) -> Result {
+    for krate in BENCH_CRATES {
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", krate]);
+        if quick {
+            // Criterion's --test mode runs each benchmark once: proves they work.
+            cmd.args(["--", "--test"]);
+        }
+        run(&mut cmd)?;
+    }
+    Ok(())
+}
+
+fn demo() -> Result {
+    run(cargo().args([
+        "run",
+        "--release",
+        "-p",
+        "dl-core",
+        "--example",
+        "nearest_neighbour",
+    ]))
+}
