@@ -1,0 +1,158 @@
+//! Adam (with bias correction, optional AMSGrad and L2 weight decay) and AdamW
+//! (decoupled weight decay), exactly as `torch.optim.Adam` / `torch.optim.AdamW`:
+//!
+//! ```text
+//! AdamW only:  w = w * (1 - lr * weight_decay)
+//! Adam only:   g = grad + weight_decay * w
+//! m = beta1 * m + (1 - beta1) * g
+//! v = beta2 * v + (1 - beta2) * g^2          (AMSGrad: v_max = max(v_max, v), used below)
+//! w = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//! ```
+
+use crate::error::Result;
+use crate::optimizer::{check, Optimizer, State};
+use crate::params::ParamSet;
+use dl_core::Scalar;
+
+/// Adam's and AdamW's hyper-parameters (torch's defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate, >= 0 (default 1e-3).
+    pub lr: f64,
+    /// Decay of the first moment, in [0, 1) (default 0.9).
+    pub beta1: f64,
+    /// Decay of the second moment, in [0, 1) (default 0.999).
+    pub beta2: f64,
+    /// Added to the denominator, > 0 (default 1e-8).
+    pub eps: f64,
+    /// Weight decay, >= 0: an L2 term in the gradient for Adam, decoupled for AdamW
+    /// (defaults 0 for Adam, 0.01 for AdamW).
+    pub weight_decay: f64,
+    /// AMSGrad: divide by the running maximum of the second moment.
+    pub amsgrad: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Adam with learning rate `lr` and the other defaults.
+    pub fn new(lr: f64) -> Self {
+        AdamConfig {
+            lr,
+            ..Default::default()
+        }
+    }
+    /// Sets the moment decays.
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.beta1 = beta1;
+        self.beta2 = beta2;
+        self
+    }
+    /// Sets eps.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Sets the weight decay.
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+    /// Turns AMSGrad on or off.
+    pub fn amsgrad(mut self, on: bool) -> Self {
+        self.amsgrad = on;
+        self
+    }
+
+    /// Checks every hyper-parameter, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        check::lr("Adam", self.lr)?;
+        check::unit("Adam", "beta1", self.beta1)?;
+        check::unit("Adam", "beta2", self.beta2)?;
+        check::eps("Adam", self.eps)?;
+        check::weight_decay("Adam", self.weight_decay)
+    }
+
+    /// Adam (weight decay as an L2 gradient term), after validating.
+    pub fn build<T: Scalar>(self) -> Result<Adam<T>> {
+        self.validate()?;
+        Ok(Adam {
+            config: self,
+            decoupled: false,
+            state: State::new("Adam"),
+        })
+    }
+
+    /// AdamW (decoupled weight decay), after validating. torch's AdamW default
+    /// weight decay is 0.01: set it explicitly.
+    pub fn build_adamw<T: Scalar>(self) -> Result<Adam<T>> {
+        self.validate()?;
+        Ok(Adam {
+            config: self,
+            decoupled: true,
+            state: State::new("AdamW"),
+        })
+    }
+}
+
+/// Adam or AdamW (see the module doc for the update).
+#[derive(Clone, Debug)]
+pub struct Adam<T: Scalar = f32> {
+    config: AdamConfig,
+    decoupled: bool,
+    /// First moment, second moment, running max of the second moment (AMSGrad).
+    state: State<T, 3>,
+}
+
+impl<T: Scalar> Optimizer<T> for Adam<T> {
+    fn step(&mut self, params: &mut dyn ParamSet<T>) -> Result<()> {
+        let c = self.config;
+        let t = (self.state.t + 1) as i32;
+        let step_size = T::from_f64_lossy(c.lr / (1.0 - libm::pow(c.beta1, t as f64)));
+        let bc2_sqrt = T::from_f64_lossy(libm::sqrt(1.0 - libm::pow(c.beta2, t as f64)));
+        let (b1, b2) = (T::from_f64_lossy(c.beta1), T::from_f64_lossy(c.beta2));
+        let eps = T::from_f64_lossy(c.eps);
+        let wd = T::from_f64_lossy(c.weight_decay);
+        let shrink = T::ONE - T::from_f64_lossy(c.lr * c.weight_decay);
+        let decoupled = self.decoupled;
+        self.state.drive(params, |w, g, [m, v, v_max]| {
+            for i in 0..w.len() {
+                let mut gi = g[i];
+                if decoupled {
+                    w[i] = w[i] * shrink;
+                } else {
+                    gi = gi + wd * w[i];
+                }
+                m[i] = m[i] + (T::ONE - b1) * (gi - m[i]);
+                v[i] = b2 * v[i] + (T::ONE - b2) * gi * gi;
+                let second = if c.amsgrad {
+                    v_max[i] = v_max[i].max(v[i]);
+                    v_max[i]
+                } else {
+                    v[i]
+                };
+                let denom = second.sqrt() / bc2_sqrt + eps;
+                w[i] = w[i] - step_size * m[i] / denom;
+            }
+        })
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+}
