@@ -1,44 +1,11 @@
-//! `ParamSet`: anything whose trainable parameters can be visited in a fixed order —
-//! one `Param`, a slice or `Vec` of them, or a model. Optimizers keep their
-//! per-parameter state by visiting order, so visiting allocates nothing.
+//! Parameter sets (re-exported from dl-autograd, where models implement it) and a
+//! `zero_grad` over any of them.
 
-use dl_autograd::Param;
 use dl_core::Scalar;
-use alloc::vec::Vec;
 
-/// A collection of parameters visited in a fixed order.
-pub trait ParamSet<T: Scalar> {
-    /// Calls `f` on every parameter, always in the same order.
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut Param<T>));
-}
+pub use dl_autograd::ParamSet;
 
-impl<T: Scalar> ParamSet<T> for Param<T> {
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut Param<T>)) {
-        f(self)
-    }
-}
-
-impl<T: Scalar> ParamSet<T> for [Param<T>] {
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut Param<T>)) {
-        self.iter_mut().for_each(f)
-    }
-}
-
-impl<T: Scalar> ParamSet<T> for Vec<Param<T>> {
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut Param<T>)) {
-        self.iter_mut().for_each(f)
-    }
-}
-
-impl<T: Scalar> ParamSet<T> for [&mut Param<T>] {
-    fn for_each_param(&mut self, f: &mut dyn FnMut(&mut Param<T>)) {
-        for p in self.iter_mut() {
-            f(p)
-        }
-    }
-}
-
-/// Sets every gradient to zero.
+/// Sets every gradient in `params` to zero.
 pub fn zero_grad<T: Scalar>(params: &mut dyn ParamSet<T>) {
     params.for_each_param(&mut |p| p.zero_grad());
 }
