@@ -1,2 +1,148 @@
+//! Criterion benches of the heavy kernels. Throughput is counted in floating-point
+//! operations, so criterion's "elem/s" reads as FLOP/s (e.g. `Gelem/s` = GFLOP/s).
+//!
+//! - `gemm/f32/{64,256,1024}`: square sgemm through `dl_core::gemm::gemm`
+//!   (2 n^3 flops), next to `gemm/matrixmultiply_sgemm/1024`, matrixmultiply called
+//!   directly (our wrapper should cost nothing), and `gemm/fallback_f32/256`, the
+//!   allocation-free loop used without `alloc`.
+//! - `conv2d/f32/*`: input `[64, 32, 32, 32]`, weight `[64, 32, 3, 3]`, padding 1
+//!   (2 N C_out OH OW C_in kh kw flops for each pass), serial and rayon-parallel.
+//!
+//! Run: `cargo bench -p dl-core --bench kernels -- --warm-up-time 1 --measurement-time 3`.
 
-fn main(){}
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dl_core::conv::{
+    conv2d, conv2d_backward_input, conv2d_backward_input_par, conv2d_backward_weight,
+    conv2d_backward_weight_par, conv2d_par, Conv2dGeometry, Conv2dParams,
+};
+use dl_core::gemm::{gemm, gemm_fallback};
+use dl_core::{Rng, Shape};
+use std::hint::black_box;
+
+fn random(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::seed_from_u64(seed);
+    (0..len).map(|_| rng.uniform(-1.0f32, 1.0)).collect()
+}
+
+fn bench_gemm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gemm");
+    group.sample_size(20);
+    for n in [64usize, 256, 1024] {
+        let (a, b) = (random(n * n, 1), random(n * n, 2));
+        let mut out = vec![0.0f32; n * n];
+        group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
+        group.bench_function(BenchmarkId::new("f32", n), |bench| {
+            bench.iter(|| {
+                gemm(
+                    false,
+                    false,
+                    n,
+                    n,
+                    n,
+                    1.0,
+                    black_box(&a),
+                    black_box(&b),
+                    0.0,
+                    &mut out,
+                )
+                .unwrap()
+            })
+        });
+        if n == 1024 {
+            group.bench_function(BenchmarkId::new("matrixmultiply_sgemm", n), |bench| {
+                bench.iter(|| {
+                    let (a, b) = (black_box(&a), black_box(&b));
+                    // SAFETY: a, b and out each hold n * n elements, row-major with
+                    // row stride n; out does not alias a or b.
+                    unsafe {
+                        matrixmultiply::sgemm(
+                            n,
+                            n,
+                            n,
+                            1.0,
+                            a.as_ptr(),
+                            n as isize,
+                            1,
+                            b.as_ptr(),
+                            n as isize,
+                            1,
+                            0.0,
+                            out.as_mut_ptr(),
+                            n as isize,
+                            1,
+                        )
+                    }
+                })
+            });
+        }
+        if n == 256 {
+            group.bench_function(BenchmarkId::new("fallback_f32", n), |bench| {
+                bench.iter(|| {
+                    gemm_fallback(
+                        false,
+                        false,
+                        n,
+                        n,
+                        n,
+                        1.0,
+                        black_box(&a),
+                        black_box(&b),
+                        0.0,
+                        &mut out,
+                    )
+                    .unwrap()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn bench_conv(c: &mut Criterion) {
+    let g = Conv2dGeometry::new(
+        Shape::from([64, 32, 32, 32]),
+        Shape::from([64, 32, 3, 3]),
+        Conv2dParams::default().with_padding(1, 1),
+    )
+    .unwrap();
+    let flops = 2 * (g.n * g.c_out * g.out_h * g.out_w * g.c_in * g.kh * g.kw) as u64;
+    let x = random(g.input_shape().numel(), 3);
+    let w = random(g.weight_shape().numel(), 4);
+    let bias = random(g.c_out, 5);
+    let gy = random(g.output_shape().numel(), 6);
+    let mut y = vec![0.0f32; g.output_shape().numel()];
+    let mut gx = vec![0.0f32; x.len()];
+    let mut gw = vec![0.0f32; w.len()];
+    let mut gb = vec![0.0f32; g.c_out];
+    let mut ws = vec![0.0f32; g.workspace_len()];
+
+    let mut group = c.benchmark_group("conv2d");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(flops));
+    group.bench_function("f32/forward", |bench| {
+        bench.iter(|| conv2d(&g, black_box(&x), &w, Some(&bias), &mut y, &mut ws).unwrap())
+    });
+    group.bench_function("f32/forward_par", |bench| {
+        bench.iter(|| conv2d_par(&g, black_box(&x), &w, Some(&bias), &mut y).unwrap())
+    });
+    group.bench_function("f32/backward_input", |bench| {
+        bench.iter(|| conv2d_backward_input(&g, black_box(&gy), &w, &mut gx, &mut ws).unwrap())
+    });
+    group.bench_function("f32/backward_input_par", |bench| {
+        bench.iter(|| conv2d_backward_input_par(&g, black_box(&gy), &w, &mut gx).unwrap())
+    });
+    group.bench_function("f32/backward_weight", |bench| {
+        bench.iter(|| {
+            conv2d_backward_weight(&g, black_box(&x), &gy, &mut gw, Some(&mut gb), &mut ws).unwrap()
+        })
+    });
+    group.bench_function("f32/backward_weight_par", |bench| {
+        bench.iter(|| {
+            conv2d_backward_weight_par(&g, black_box(&x), &gy, &mut gw, Some(&mut gb)).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_conv);
+criterion_main!(benches);

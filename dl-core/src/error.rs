@@ -95,10 +95,7 @@ impl fmt::Display for Error {
                 what,
                 expected,
                 actual,
-            } => write!(
-                f,
-                "{op}: {what} has {actual} elements, expected {expected}"
-            ),
+            } => write!(f, "{op}: {what} has {actual} elements, expected {expected}"),
             Error::RankTooLarge { op, rank } => write!(
                 f,
                 "{op}: rank {rank} exceeds the maximum rank {}",

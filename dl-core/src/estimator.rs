@@ -16,7 +16,9 @@ pub struct MatRef<'a, T> {
 impl<'a, T: Scalar> MatRef<'a, T> {
     /// Views `data` as `rows x cols`; errors if the length disagrees.
     pub fn new(data: &'a [T], rows: usize, cols: usize) -> Result<Self> {
-        let expected = rows.checked_mul(cols).ok_or(Error::Overflow { op: "MatRef::new" })?;
+        let expected = rows
+            .checked_mul(cols)
+            .ok_or(Error::Overflow { op: "MatRef::new" })?;
         if data.len() != expected {
             return Err(Error::LengthMismatch {
                 op: "MatRef::new",
@@ -78,7 +80,11 @@ pub trait Predict<T: Scalar, Y> {
     /// What can go wrong while predicting (e.g. a feature count mismatch).
     type Error: core::fmt::Debug + core::fmt::Display;
     /// Writes one prediction per row of `x` into `out` (no allocation).
-    fn predict_into(&self, x: MatRef<'_, T>, out: &mut [Y]) -> core::result::Result<(), Self::Error>;
+    fn predict_into(
+        &self,
+        x: MatRef<'_, T>,
+        out: &mut [Y],
+    ) -> core::result::Result<(), Self::Error>;
 
     /// Predictions for every row of `x`.
     #[cfg(feature = "alloc")]

@@ -19,13 +19,25 @@ pub fn normal<T: Scalar>(w: &mut [T], mean: T, std: T, rng: &mut Rng) {
 }
 
 /// Xavier/Glorot uniform: `U(-a, a)` with `a = gain * sqrt(6 / (fan_in + fan_out))`.
-pub fn xavier_uniform<T: Scalar>(w: &mut [T], fan_in: usize, fan_out: usize, gain: f64, rng: &mut Rng) {
+pub fn xavier_uniform<T: Scalar>(
+    w: &mut [T],
+    fan_in: usize,
+    fan_out: usize,
+    gain: f64,
+    rng: &mut Rng,
+) {
     let a = gain * libm::sqrt(6.0 / (fan_in + fan_out).max(1) as f64);
     uniform(w, T::from_f64_lossy(-a), T::from_f64_lossy(a), rng);
 }
 
 /// Xavier/Glorot normal: `N(0, std^2)` with `std = gain * sqrt(2 / (fan_in + fan_out))`.
-pub fn xavier_normal<T: Scalar>(w: &mut [T], fan_in: usize, fan_out: usize, gain: f64, rng: &mut Rng) {
+pub fn xavier_normal<T: Scalar>(
+    w: &mut [T],
+    fan_in: usize,
+    fan_out: usize,
+    gain: f64,
+    rng: &mut Rng,
+) {
     let std = gain * libm::sqrt(2.0 / (fan_in + fan_out).max(1) as f64);
     normal(w, T::ZERO, T::from_f64_lossy(std), rng);
 }

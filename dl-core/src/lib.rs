@@ -23,7 +23,7 @@
 //! gemm::matmul(a.data(), b.data(), &mut out, 2, 2, 2).unwrap();
 //! assert_eq!(out, [19.0, 22.0, 43.0, 50.0]);
 //! ```
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]

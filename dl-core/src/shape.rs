@@ -258,7 +258,9 @@ mod tests {
         let a = Shape::from([8, 1, 6, 1]);
         let b = Shape::from([7, 1, 5]);
         assert_eq!(a.broadcast(&b, "add").unwrap(), Shape::from([8, 7, 6, 5]));
-        let e = Shape::from([2, 3]).broadcast(&Shape::from([4]), "mul").unwrap_err();
+        let e = Shape::from([2, 3])
+            .broadcast(&Shape::from([4]), "mul")
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "mul: shapes [2, 3] and [4] are incompatible (broadcasting needs equal sizes or 1)"

@@ -187,7 +187,11 @@ impl<T: Scalar> Tensor<T> {
         for (axis, (&i, &d)) in index.iter().zip(self.dims()).enumerate() {
             if i >= d {
                 return Err(Error::IndexOutOfRange {
-                    op: if axis == 0 { "Tensor::index (axis 0)" } else { "Tensor::index" },
+                    op: if axis == 0 {
+                        "Tensor::index (axis 0)"
+                    } else {
+                        "Tensor::index"
+                    },
                     index: i,
                     bound: d,
                 });
@@ -262,7 +266,9 @@ mod tests {
         assert_eq!(t.get(&[1, 0]).unwrap(), 3.0);
         assert_eq!(Tensor::<f32>::zeros(&[2, 3]).unwrap().numel(), 6);
         assert_eq!(
-            Tensor::from_vec(vec![1.0f32; 5], &[2, 3]).unwrap_err().to_string(),
+            Tensor::from_vec(vec![1.0f32; 5], &[2, 3])
+                .unwrap_err()
+                .to_string(),
             "Tensor::from_vec: data has 5 elements, expected 6"
         );
         assert_eq!(

@@ -42,7 +42,8 @@ pub fn to_bytes<T: Scalar>(model: &dyn Module<T>) -> Result<Vec<u8>> {
     });
     let mut views = Vec::with_capacity(names.len());
     for ((name, shape), blob) in names.iter().zip(shapes).zip(&blobs) {
-        let view = TensorView::new(dtype_of::<T>(), shape, blob).map_err(|e| format_error("<model>", 0, &e))?;
+        let view = TensorView::new(dtype_of::<T>(), shape, blob)
+            .map_err(|e| format_error("<model>", 0, &e))?;
         views.push((name.as_str(), view));
     }
     safetensors::tensor::serialize(views, None).map_err(|e| format_error("<model>", 0, &e))
@@ -103,7 +104,10 @@ pub fn from_bytes<T: Scalar>(model: &mut dyn Module<T>, bytes: &[u8], source: &s
                     first_err = Some(Error::Format {
                         source: source.to_string(),
                         offset: data_start(bytes, view.data()),
-                        expected: alloc::format!("F32 or F64 data for `{name}`, found {:?}", view.dtype()),
+                        expected: alloc::format!(
+                            "F32 or F64 data for `{name}`, found {:?}",
+                            view.dtype()
+                        ),
                     });
                 }
             }
@@ -114,8 +118,14 @@ pub fn from_bytes<T: Scalar>(model: &mut dyn Module<T>, bytes: &[u8], source: &s
     }
     if st.len() != seen {
         let mut known = Vec::new();
-        model.visit(&mut Path::new(), &mut |name, _| known.push(name.to_string()));
-        if let Some(extra) = st.names().into_iter().find(|n| !known.iter().any(|k| k == n)) {
+        model.visit(&mut Path::new(), &mut |name, _| {
+            known.push(name.to_string())
+        });
+        if let Some(extra) = st
+            .names()
+            .into_iter()
+            .find(|n| !known.iter().any(|k| k == n))
+        {
             return Err(Error::UnexpectedTensor {
                 source: source.to_string(),
                 name: extra.to_string(),

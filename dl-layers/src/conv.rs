@@ -52,9 +52,27 @@ impl Conv2dConfig {
 
     /// Checks every setting.
     pub fn validate(&self) -> Result<()> {
-        check("Conv2d", "in_channels", self.in_channels as f64, self.in_channels >= 1, ">= 1")?;
-        check("Conv2d", "out_channels", self.out_channels as f64, self.out_channels >= 1, ">= 1")?;
-        check("Conv2d", "kernel", self.kernel.0.min(self.kernel.1) as f64, self.kernel.0 >= 1 && self.kernel.1 >= 1, ">= 1")?;
+        check(
+            "Conv2d",
+            "in_channels",
+            self.in_channels as f64,
+            self.in_channels >= 1,
+            ">= 1",
+        )?;
+        check(
+            "Conv2d",
+            "out_channels",
+            self.out_channels as f64,
+            self.out_channels >= 1,
+            ">= 1",
+        )?;
+        check(
+            "Conv2d",
+            "kernel",
+            self.kernel.0.min(self.kernel.1) as f64,
+            self.kernel.0 >= 1 && self.kernel.1 >= 1,
+            ">= 1",
+        )?;
         self.params.validate()?;
         Ok(())
     }
@@ -66,7 +84,12 @@ impl Conv2dConfig {
         let (kh, kw) = self.kernel;
         let fan_in = self.in_channels * kh * kw;
         let mut w = Tensor::zeros(&[self.out_channels, self.in_channels, kh, kw])?;
-        init::kaiming_uniform(w.data_mut(), fan_in, init::leaky_relu_gain(libm::sqrt(5.0)), rng);
+        init::kaiming_uniform(
+            w.data_mut(),
+            fan_in,
+            init::leaky_relu_gain(libm::sqrt(5.0)),
+            rng,
+        );
         let bias = if self.bias {
             let bound = T::from_f64_lossy(1.0 / libm::sqrt(fan_in as f64));
             let mut b = Tensor::zeros(&[self.out_channels])?;

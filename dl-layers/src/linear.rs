@@ -35,8 +35,20 @@ impl LinearConfig {
 
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
-        check("Linear", "in_features", self.in_features as f64, self.in_features >= 1, ">= 1")?;
-        check("Linear", "out_features", self.out_features as f64, self.out_features >= 1, ">= 1")
+        check(
+            "Linear",
+            "in_features",
+            self.in_features as f64,
+            self.in_features >= 1,
+            ">= 1",
+        )?;
+        check(
+            "Linear",
+            "out_features",
+            self.out_features as f64,
+            self.out_features >= 1,
+            ">= 1",
+        )
     }
 
     /// The layer with PyTorch's default initialization: `W, b ~ U(-1/sqrt(in), 1/sqrt(in))`

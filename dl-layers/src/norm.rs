@@ -36,8 +36,20 @@ impl<T: Scalar> BatchNorm<T> {
 
     /// Batch norm with explicit momentum in (0, 1] and eps > 0.
     pub fn with(channels: usize, momentum: f64, eps: f64) -> Result<Self> {
-        check("BatchNorm", "channels", channels as f64, channels >= 1, ">= 1")?;
-        check("BatchNorm", "momentum", momentum, momentum > 0.0 && momentum <= 1.0, "(0, 1]")?;
+        check(
+            "BatchNorm",
+            "channels",
+            channels as f64,
+            channels >= 1,
+            ">= 1",
+        )?;
+        check(
+            "BatchNorm",
+            "momentum",
+            momentum,
+            momentum > 0.0 && momentum <= 1.0,
+            "(0, 1]",
+        )?;
         check("BatchNorm", "eps", eps, eps > 0.0, "> 0")?;
         Ok(BatchNorm {
             gamma: Param::new(Tensor::ones(&[channels])?),

@@ -38,7 +38,12 @@ fn stages<T: Scalar>(
 /// ResNet-20 for 3x32x32 images (see the module doc).
 pub fn resnet20<T: Scalar>(classes: usize, rng: &mut Rng) -> Result<Sequential<T>> {
     let net = Sequential::new()
-        .push(Conv2dConfig::new(3, 16, 3).padding(1).bias(false).init(rng)?)
+        .push(
+            Conv2dConfig::new(3, 16, 3)
+                .padding(1)
+                .bias(false)
+                .init(rng)?,
+        )
         .push(BatchNorm::new(16)?)
         .push(Activation::Relu);
     let (net, c) = stages(net, 16, &[16, 32, 64], 3, rng)?;
@@ -52,7 +57,13 @@ pub fn resnet18<T: Scalar>(classes: usize, rng: &mut Rng) -> Result<Sequential<T
     let stem_pool = Pool2dParams::new(3, 3).with_stride(2, 2).with_padding(1, 1);
     stem_pool.validate()?;
     let net = Sequential::new()
-        .push(Conv2dConfig::new(3, 64, 7).stride(2).padding(3).bias(false).init(rng)?)
+        .push(
+            Conv2dConfig::new(3, 64, 7)
+                .stride(2)
+                .padding(3)
+                .bias(false)
+                .init(rng)?,
+        )
         .push(BatchNorm::new(64)?)
         .push(Activation::Relu)
         .push(Pool2d::Max(stem_pool));

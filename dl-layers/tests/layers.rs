@@ -17,14 +17,20 @@ fn toy_sigmoid_network_matches_the_slides() {
         .push(Activation::Sigmoid);
     let h = predict(&first, &Tensor::from_rows([[1.0, -1.0]])).unwrap();
     let round = |x: f64| (x * 100.0).round() / 100.0;
-    assert_eq!(h.data().iter().map(|&x| round(x)).collect::<Vec<_>>(), [0.98, 0.12]);
+    assert_eq!(
+        h.data().iter().map(|&x| round(x)).collect::<Vec<_>>(),
+        [0.98, 0.12]
+    );
     let net = first
         .push(toy_layer([[2.0, -1.0], [-2.0, -1.0]], [0.0, 0.0]))
         .push(Activation::Sigmoid)
         .push(toy_layer([[3.0, -1.0], [-1.0, 4.0]], [-2.0, 2.0]))
         .push(Activation::Sigmoid);
     let y = predict(&net, &Tensor::from_rows([[1.0, -1.0]])).unwrap();
-    assert_eq!(y.data().iter().map(|&x| round(x)).collect::<Vec<_>>(), [0.62, 0.83]);
+    assert_eq!(
+        y.data().iter().map(|&x| round(x)).collect::<Vec<_>>(),
+        [0.62, 0.83]
+    );
 }
 
 #[test]
@@ -83,7 +89,8 @@ fn batch_norm_train_mode_normalizes_each_channel_and_eval_uses_running_stats() {
             .flat_map(|i| x.data()[(i * c + ch) * hw..(i * c + ch + 1) * hw].to_vec())
             .collect();
         let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-        let unbiased = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (vals.len() - 1) as f64;
+        let unbiased =
+            vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (vals.len() - 1) as f64;
         assert!((rm.data()[ch] - 0.1 * mean).abs() < 1e-12);
         assert!((bn.running_var().data()[ch] - (0.9 + 0.1 * unbiased)).abs() < 1e-12);
     }
@@ -130,10 +137,14 @@ fn batch_norm_layer_gradients_match_finite_differences() {
         xp.data_mut()[i] += eps;
         xm.data_mut()[i] -= eps;
         let fd = (loss(&bn, &xp) - loss(&bn, &xm)) / (2.0 * eps);
-        assert!((fd - dx.data()[i]).abs() < 1e-6 * (1.0 + fd.abs()), "dx[{i}]: fd {fd}, analytic {}", dx.data()[i]);
+        assert!(
+            (fd - dx.data()[i]).abs() < 1e-6 * (1.0 + fd.abs()),
+            "dx[{i}]: fd {fd}, analytic {}",
+            dx.data()[i]
+        );
     }
     let dgamma = bn.gamma.grad().data().to_vec();
-    for c in 0..2 {
+    for (c, &analytic) in dgamma.iter().enumerate() {
         let mut b2 = BatchNorm::<f64>::new(2).unwrap();
         let mut bm = BatchNorm::<f64>::new(2).unwrap();
         for (b, d) in [(&mut b2, eps), (&mut bm, -eps)] {
@@ -142,7 +153,10 @@ fn batch_norm_layer_gradients_match_finite_differences() {
             b.gamma.value_mut()[c] += d;
         }
         let fd = (loss(&b2, &x0) - loss(&bm, &x0)) / (2.0 * eps);
-        assert!((fd - dgamma[c]).abs() < 1e-6 * (1.0 + fd.abs()), "dgamma[{c}]");
+        assert!(
+            (fd - analytic).abs() < 1e-6 * (1.0 + fd.abs()),
+            "dgamma[{c}]"
+        );
     }
 }
 
@@ -172,7 +186,12 @@ fn checkpoints_round_trip_and_name_the_first_mismatch() {
     // Wrong hidden size: the first tensor that differs is named with both shapes.
     let mut c = make(&mut rng, 6);
     let e = checkpoint::load(&mut c, &path).unwrap_err().to_string();
-    assert!(e.ends_with("tensor `0.weight` has shape [8, 4] in the checkpoint, the model expects [6, 4]"), "{e}");
+    assert!(
+        e.ends_with(
+            "tensor `0.weight` has shape [8, 4] in the checkpoint, the model expects [6, 4]"
+        ),
+        "{e}"
+    );
     // A model with more layers: the missing tensor is named.
     let mut d = make(&mut rng, 8).push(LinearConfig::new(2, 2).init(&mut rng).unwrap());
     let e = checkpoint::load(&mut d, &path).unwrap_err().to_string();
@@ -180,8 +199,13 @@ fn checkpoints_round_trip_and_name_the_first_mismatch() {
     // A truncated file names the file.
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(dir.join("cut.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    let e = checkpoint::load(&mut b, dir.join("cut.safetensors")).unwrap_err().to_string();
-    assert!(e.contains("cut.safetensors: at byte 0: expected a valid safetensors file"), "{e}");
+    let e = checkpoint::load(&mut b, dir.join("cut.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cut.safetensors: at byte 0: expected a valid safetensors file"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -195,7 +219,10 @@ fn dropout_is_identity_in_eval_and_scales_in_training() {
     let y = d.forward(&mut g, xv, &mut Ctx::train(7)).unwrap();
     let y = g.value(y).unwrap();
     let kept = y.data().iter().filter(|&&v| v != 0.0).count();
-    assert!(y.data().iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-12));
+    assert!(y
+        .data()
+        .iter()
+        .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-12));
     assert!((700..800).contains(&kept), "kept {kept}");
     assert_eq!(
         Dropout::new(1.0).unwrap_err().to_string(),

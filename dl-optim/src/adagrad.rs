@@ -50,7 +50,13 @@ impl AdagradConfig {
     /// Checks every hyper-parameter, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
         check::lr("Adagrad", self.lr)?;
-        check_range("Adagrad", "lr_decay", self.lr_decay, self.lr_decay >= 0.0, ">= 0")?;
+        check_range(
+            "Adagrad",
+            "lr_decay",
+            self.lr_decay,
+            self.lr_decay >= 0.0,
+            ">= 0",
+        )?;
         check::weight_decay("Adagrad", self.weight_decay)?;
         check_range(
             "Adagrad",

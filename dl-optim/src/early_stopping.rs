@@ -33,8 +33,20 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// A checked early stopper.
     pub fn new(mode: Mode, patience: usize, min_delta: f64) -> Result<Self> {
-        check_range("EarlyStopping", "patience", patience as f64, patience >= 1, ">= 1")?;
-        check_range("EarlyStopping", "min_delta", min_delta, min_delta >= 0.0, ">= 0")?;
+        check_range(
+            "EarlyStopping",
+            "patience",
+            patience as f64,
+            patience >= 1,
+            ">= 1",
+        )?;
+        check_range(
+            "EarlyStopping",
+            "min_delta",
+            min_delta,
+            min_delta >= 0.0,
+            ">= 0",
+        )?;
         Ok(EarlyStopping {
             mode,
             patience,
@@ -98,7 +110,9 @@ mod tests {
         );
         assert_eq!(es.best(), Some((0.5, 1)));
         assert_eq!(
-            EarlyStopping::new(Mode::Max, 0, 0.0).unwrap_err().to_string(),
+            EarlyStopping::new(Mode::Max, 0, 0.0)
+                .unwrap_err()
+                .to_string(),
             "EarlyStopping: invalid patience = 0, valid range: >= 1"
         );
     }

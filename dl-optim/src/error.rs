@@ -6,7 +6,8 @@ use core::fmt;
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// What went wrong.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// A hyper-parameter outside its valid range.
     InvalidParameter {
@@ -33,6 +34,44 @@ pub enum Error {
     },
     /// An error from the autograd layer.
     Autograd(dl_autograd::Error),
+    /// An error from a layer or a checkpoint.
+    Layers(dl_layers::Error),
+    /// An error from the data pipeline.
+    Data(dl_data::Error),
+    /// Training diverged: the loss became NaN or infinite.
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 0-based batch within the epoch.
+        batch: usize,
+        /// The loss value seen.
+        loss: f64,
+    },
+    /// Writing a training artifact (curves, history) failed.
+    Io {
+        /// The file.
+        path: alloc::string::String,
+        /// The operating system's message.
+        message: alloc::string::String,
+    },
+}
+
+impl From<dl_layers::Error> for Error {
+    fn from(e: dl_layers::Error) -> Self {
+        Error::Layers(e)
+    }
+}
+
+impl From<dl_data::Error> for Error {
+    fn from(e: dl_data::Error) -> Self {
+        Error::Data(e)
+    }
+}
+
+impl From<dl_core::Error> for Error {
+    fn from(e: dl_core::Error) -> Self {
+        Error::Autograd(e.into())
+    }
 }
 
 impl From<dl_autograd::Error> for Error {
@@ -61,6 +100,14 @@ impl fmt::Display for Error {
                  was made for {expected}; the parameter set changed between steps"
             ),
             Error::Autograd(e) => fmt::Display::fmt(e, f),
+            Error::Layers(e) => fmt::Display::fmt(e, f),
+            Error::Data(e) => fmt::Display::fmt(e, f),
+            Error::Diverged { epoch, batch, loss } => write!(
+                f,
+                "training diverged: the loss is {loss} at epoch {epoch}, batch {batch}; \
+                 lower the learning rate or clip gradients"
+            ),
+            Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }
 }

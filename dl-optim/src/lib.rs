@@ -34,6 +34,8 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 pub mod adadelta;
 pub mod adagrad;
@@ -48,6 +50,9 @@ pub mod regularization;
 pub mod rmsprop;
 pub mod schedule;
 pub mod sgd;
+pub mod svg;
+#[cfg(feature = "std")]
+pub mod trainer;
 
 pub use adadelta::{Adadelta, AdadeltaConfig};
 pub use adagrad::{Adagrad, AdagradConfig};

@@ -87,7 +87,10 @@ impl<T: Scalar, const K: usize> State<T, K> {
             return Err(Error::ParamsChanged {
                 owner,
                 index,
-                expected: self.slots.get(index).map_or(0, |s| s.first().map_or(0, Vec::len)),
+                expected: self
+                    .slots
+                    .get(index)
+                    .map_or(0, |s| s.first().map_or(0, Vec::len)),
                 actual: 0,
             });
         }

@@ -60,7 +60,13 @@ impl PlateauConfig {
             self.threshold >= 0.0,
             ">= 0",
         )?;
-        check_range("ReduceLrOnPlateau", "min_lr", self.min_lr, self.min_lr >= 0.0, ">= 0")
+        check_range(
+            "ReduceLrOnPlateau",
+            "min_lr",
+            self.min_lr,
+            self.min_lr >= 0.0,
+            ">= 0",
+        )
     }
 
     /// The scheduler starting from learning rate `lr`, after validating.

@@ -37,8 +37,20 @@ impl StepDecay {
     /// A checked step-decay schedule.
     pub fn new(base_lr: f64, step_size: usize, gamma: f64) -> Result<Self> {
         check_range("StepDecay", "base_lr", base_lr, base_lr >= 0.0, ">= 0")?;
-        check_range("StepDecay", "step_size", step_size as f64, step_size >= 1, ">= 1")?;
-        check_range("StepDecay", "gamma", gamma, gamma > 0.0 && gamma <= 1.0, "(0, 1]")?;
+        check_range(
+            "StepDecay",
+            "step_size",
+            step_size as f64,
+            step_size >= 1,
+            ">= 1",
+        )?;
+        check_range(
+            "StepDecay",
+            "gamma",
+            gamma,
+            gamma > 0.0 && gamma <= 1.0,
+            "(0, 1]",
+        )?;
         Ok(StepDecay {
             base_lr,
             step_size,
@@ -65,7 +77,13 @@ pub struct ExponentialDecay {
 impl ExponentialDecay {
     /// A checked exponential-decay schedule.
     pub fn new(base_lr: f64, gamma: f64) -> Result<Self> {
-        check_range("ExponentialDecay", "base_lr", base_lr, base_lr >= 0.0, ">= 0")?;
+        check_range(
+            "ExponentialDecay",
+            "base_lr",
+            base_lr,
+            base_lr >= 0.0,
+            ">= 0",
+        )?;
         check_range(
             "ExponentialDecay",
             "gamma",
@@ -161,8 +179,8 @@ impl<S: LrSchedule> Warmup<S> {
 impl<S: LrSchedule> LrSchedule for Warmup<S> {
     fn lr_at(&self, epoch: usize) -> f64 {
         if epoch < self.epochs {
-            let f = self.start_factor
-                + (1.0 - self.start_factor) * epoch as f64 / self.epochs as f64;
+            let f =
+                self.start_factor + (1.0 - self.start_factor) * epoch as f64 / self.epochs as f64;
             self.then.lr_at(0) * f
         } else {
             self.then.lr_at(epoch - self.epochs)

@@ -53,7 +53,12 @@ fn optimizer(name: &str) -> Box<dyn Optimizer<f64>> {
         "adam" => Box::new(AdamConfig::new(0.1).build().unwrap()),
         "adam_l2" => Box::new(AdamConfig::new(0.1).weight_decay(0.01).build().unwrap()),
         "amsgrad" => Box::new(AdamConfig::new(0.1).amsgrad(true).build().unwrap()),
-        "adamw" => Box::new(AdamConfig::new(0.1).weight_decay(0.1).build_adamw().unwrap()),
+        "adamw" => Box::new(
+            AdamConfig::new(0.1)
+                .weight_decay(0.1)
+                .build_adamw()
+                .unwrap(),
+        ),
         "adagrad" => Box::new(AdagradConfig::new(0.1).build().unwrap()),
         "adadelta" => Box::new(AdadeltaConfig::default().build().unwrap()),
         "rmsprop" => Box::new(RmspropConfig::new(0.01).build().unwrap()),
@@ -121,7 +126,8 @@ fn network_grads(p: &mut [Param<f64>], xs: &[f64], ts: &[f64]) {
 
 fn network_steps(opt: &mut dyn Optimizer<f64>, r: &Value) -> Vec<Vec<f64>> {
     let init = &r["network"]["init"];
-    let shapes: [(&str, &[usize]); 4] = [("w1", &[3, 2]), ("b1", &[3]), ("w2", &[1, 3]), ("b2", &[1])];
+    let shapes: [(&str, &[usize]); 4] =
+        [("w1", &[3, 2]), ("b1", &[3]), ("w2", &[1, 3]), ("b2", &[1])];
     let mut params: Vec<Param<f64>> = shapes
         .iter()
         .map(|(k, s)| Param::new(Tensor::from_slice(&floats(&init[*k]), s).unwrap()))
@@ -132,7 +138,12 @@ fn network_steps(opt: &mut dyn Optimizer<f64>, r: &Value) -> Vec<Vec<f64>> {
     for _ in 0..3 {
         network_grads(&mut params, &xs, &ts);
         opt.step(&mut params).unwrap();
-        out.push(params.iter().flat_map(|p| p.value().data().to_vec()).collect());
+        out.push(
+            params
+                .iter()
+                .flat_map(|p| p.value().data().to_vec())
+                .collect(),
+        );
     }
     out
 }
@@ -144,11 +155,23 @@ fn every_optimizer_matches_torch_for_three_steps() {
     assert_eq!(cases.len(), 14);
     for (name, case) in cases {
         let quad = quadratic_steps(optimizer(name).as_mut(), &r);
-        for (step, (ours, theirs)) in quad.iter().zip(case["quadratic"].as_array().unwrap()).enumerate() {
-            assert_close(ours, &floats(theirs), &format!("{name} quadratic step {}", step + 1));
+        for (step, (ours, theirs)) in quad
+            .iter()
+            .zip(case["quadratic"].as_array().unwrap())
+            .enumerate()
+        {
+            assert_close(
+                ours,
+                &floats(theirs),
+                &format!("{name} quadratic step {}", step + 1),
+            );
         }
         let net = network_steps(optimizer(name).as_mut(), &r);
-        for (step, (ours, theirs)) in net.iter().zip(case["network"].as_array().unwrap()).enumerate() {
+        for (step, (ours, theirs)) in net
+            .iter()
+            .zip(case["network"].as_array().unwrap())
+            .enumerate()
+        {
             let theirs: Vec<f64> = ["w1", "b1", "w2", "b2"]
                 .iter()
                 .flat_map(|k| floats(&theirs[*k]))
@@ -162,7 +185,10 @@ fn check_schedule(s: &dyn LrSchedule, reference: &Value, name: &str) {
     let ours: Vec<f64> = (0..30).map(|e| s.lr_at(e)).collect();
     let theirs = floats(reference);
     for (e, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        assert!((a - b).abs() <= 1e-9 * b.abs().max(1e-12) + 1e-15, "{name} epoch {e}: ours {a}, torch {b}");
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1e-12) + 1e-15,
+            "{name} epoch {e}: ours {a}, torch {b}"
+        );
     }
 }
 
@@ -171,8 +197,16 @@ fn every_schedule_matches_torch_over_30_epochs() {
     let r = reference();
     let s = &r["schedules"];
     check_schedule(&StepDecay::new(0.1, 5, 0.5).unwrap(), &s["step"], "step");
-    check_schedule(&ExponentialDecay::new(0.1, 0.9).unwrap(), &s["exponential"], "exponential");
-    check_schedule(&CosineDecay::new(0.1, 0.001, 30).unwrap(), &s["cosine"], "cosine");
+    check_schedule(
+        &ExponentialDecay::new(0.1, 0.9).unwrap(),
+        &s["exponential"],
+        "exponential",
+    );
+    check_schedule(
+        &CosineDecay::new(0.1, 0.001, 30).unwrap(),
+        &s["cosine"],
+        "cosine",
+    );
     check_schedule(
         &Warmup::new(5, 0.1, CosineDecay::new(0.1, 0.0, 25).unwrap()).unwrap(),
         &s["warmup_cosine"],
@@ -198,7 +232,12 @@ fn every_schedule_matches_torch_over_30_epochs() {
     let metrics = floats(&plateau["metrics"]);
     let theirs = floats(&plateau["lrs"]);
     for (e, m) in metrics.iter().enumerate() {
-        assert!((sched.lr() - theirs[e]).abs() < 1e-12, "plateau epoch {e}: ours {}, torch {}", sched.lr(), theirs[e]);
+        assert!(
+            (sched.lr() - theirs[e]).abs() < 1e-12,
+            "plateau epoch {e}: ours {}, torch {}",
+            sched.lr(),
+            theirs[e]
+        );
         sched.step(*m);
     }
 }
@@ -215,7 +254,10 @@ fn bad_hyper_parameters_are_named() {
         "SGD: invalid momentum = 0, valid range: > 0 with nesterov"
     );
     assert_eq!(
-        msg(AdamConfig::new(0.1).betas(1.0, 0.999).validate().unwrap_err()),
+        msg(AdamConfig::new(0.1)
+            .betas(1.0, 0.999)
+            .validate()
+            .unwrap_err()),
         "Adam: invalid beta1 = 1, valid range: [0, 1)"
     );
     assert_eq!(
@@ -223,7 +265,12 @@ fn bad_hyper_parameters_are_named() {
         "Adam: invalid eps = 0, valid range: > 0"
     );
     assert_eq!(
-        msg(RmspropConfig { momentum: 1.0, ..RmspropConfig::new(0.1) }.validate().unwrap_err()),
+        msg(RmspropConfig {
+            momentum: 1.0,
+            ..RmspropConfig::new(0.1)
+        }
+        .validate()
+        .unwrap_err()),
         "RMSprop: invalid momentum = 1, valid range: [0, 1)"
     );
     assert_eq!(
@@ -231,7 +278,12 @@ fn bad_hyper_parameters_are_named() {
         "StepDecay: invalid step_size = 0, valid range: >= 1"
     );
     assert_eq!(
-        msg(PlateauConfig { factor: 1.5, ..Default::default() }.validate().unwrap_err()),
+        msg(PlateauConfig {
+            factor: 1.5,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()),
         "ReduceLrOnPlateau: invalid factor = 1.5, valid range: (0, 1)"
     );
     assert_eq!(
