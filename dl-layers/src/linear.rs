@@ -59,7 +59,7 @@ impl LinearConfig {
         let mut w = Tensor::zeros(&[o, i])?;
         init::kaiming_uniform(w.data_mut(), i, init::leaky_relu_gain(libm_sqrt5()), rng);
         let bias = if self.bias {
-            let bound = T::from_f64_lossy(1.0 / (i as f64).sqrt());
+            let bound = T::from_f64_lossy(1.0 / libm::sqrt(i as f64));
             let mut b = Tensor::zeros(&[o])?;
             init::uniform(b.data_mut(), -bound, bound, rng);
             Some(Param::new(b))

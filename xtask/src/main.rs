@@ -20,10 +20,17 @@ const EMBEDDED_TARGET: &str = "thumbv7em-none-eabihf";
 
 /// The no_std library crates and the feature sets each must build with on the MCU
 /// target (`""` means `--no-default-features` alone).
-const NOSTD_CRATES: &[(&str, &[&str])] = &[("dl-core", &["", "alloc"])];
+const NOSTD_CRATES: &[(&str, &[&str])] = &[
+    ("dl-core", &["", "alloc"]),
+    ("dl-autograd", &["alloc"]),
+    ("dl-layers", &["alloc"]),
+    ("dl-optim", &["alloc"]),
+    ("dl-data", &["", "alloc"]),
+    ("dl-classic", &["", "alloc"]),
+];
 
 /// Crates with criterion benches.
-const BENCH_CRATES: &[&str] = &["dl-core"];
+const BENCH_CRATES: &[&str] = &["dl-core", "dl-autograd", "dl-data"];
 
 fn main() -> ExitCode {
     match try_main() {

@@ -1,0 +1,274 @@
+//! Random forests (Breiman 2001): many CART trees, each grown on a bootstrap sample
+//! and trying only a random subset of `max_features` features at each split; the
+//! forest predicts the class of largest mean leaf probability.
+//!
+//! - Out-of-bag score: each sample is predicted by the trees whose bootstrap missed
+//!   it; `oob_score` is the accuracy of those predictions (samples no tree missed
+//!   are skipped, as scikit-learn does).
+//! - Determinism: tree `i` draws its bootstrap and feature subsets from a stream
+//!   forked from the forest's seed *before* any tree is grown, so the result is the
+//!   same whatever the number of threads (under `std`, trees grow in parallel with
+//!   rayon).
+//!
+//! The same machinery (with all features at every split) is bagging; see
+//! [`crate::bagging`].
+
+use crate::error::{check_predict, check_xy, param, Error, Result};
+use crate::knn::{argmax, encode_labels};
+use crate::tree::{to_f64, DecisionTree, MaxFeatures, Target, Tree};
+use alloc::vec;
+use alloc::vec::Vec;
+use dl_core::{Fit, MatRef, Predict, Rng, Scalar};
+
+/// Random forest hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RandomForest {
+    /// Number of trees (>= 1).
+    pub n_estimators: usize,
+    /// Settings of every tree (its `seed` is replaced per tree).
+    pub tree: DecisionTree,
+    /// Grow each tree on a bootstrap sample (else on all samples).
+    pub bootstrap: bool,
+    /// Bootstrap size as a fraction of `n`, in `(0, 1]`.
+    pub max_samples: f64,
+    /// Compute the out-of-bag accuracy (needs `bootstrap`).
+    pub oob_score: bool,
+    /// Seed of the whole forest.
+    pub seed: u64,
+}
+
+impl Default for RandomForest {
+    /// scikit-learn's defaults: 100 trees, `sqrt(d)` features per split, bootstrap.
+    fn default() -> Self {
+        RandomForest {
+            n_estimators: 100,
+            tree: DecisionTree::default().max_features(MaxFeatures::Sqrt),
+            bootstrap: true,
+            max_samples: 1.0,
+            oob_score: false,
+            seed: 0,
+        }
+    }
+}
+
+impl RandomForest {
+    /// Defaults with `n` trees.
+    pub fn new(n: usize) -> Self {
+        RandomForest {
+            n_estimators: n,
+            ..Default::default()
+        }
+    }
+    /// Sets the tree settings.
+    pub fn tree(mut self, t: DecisionTree) -> Self {
+        self.tree = t;
+        self
+    }
+    /// Sets the features tried per split.
+    pub fn max_features(mut self, m: MaxFeatures) -> Self {
+        self.tree.max_features = m;
+        self
+    }
+    /// Sets bootstrapping.
+    pub fn bootstrap(mut self, b: bool) -> Self {
+        self.bootstrap = b;
+        self
+    }
+    /// Sets the bootstrap fraction.
+    pub fn max_samples(mut self, f: f64) -> Self {
+        self.max_samples = f;
+        self
+    }
+    /// Requests the out-of-bag score.
+    pub fn oob_score(mut self, b: bool) -> Self {
+        self.oob_score = b;
+        self
+    }
+    /// Sets the seed.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+    /// Checks every hyper-parameter.
+    pub fn validate(&self) -> Result<()> {
+        param(
+            self.n_estimators >= 1,
+            "n_estimators",
+            self.n_estimators as f64,
+            ">= 1",
+        )?;
+        param(
+            self.max_samples > 0.0 && self.max_samples <= 1.0,
+            "max_samples",
+            self.max_samples,
+            "(0, 1]",
+        )?;
+        param(
+            !self.oob_score || self.bootstrap,
+            "oob_score",
+            1.0,
+            "needs bootstrap = true",
+        )?;
+        self.tree.validate()
+    }
+}
+
+/// A fitted forest (random forest or bagged trees).
+#[derive(Clone, Debug)]
+pub struct FittedForest<T> {
+    /// The trees (leaf values are class probabilities).
+    pub trees: Vec<Tree>,
+    /// Labels in probability order.
+    pub classes: Vec<usize>,
+    /// Out-of-bag accuracy, when requested.
+    pub oob_score: Option<f64>,
+    n_features: usize,
+    _t: core::marker::PhantomData<T>,
+}
+
+impl<T: Scalar> FittedForest<T> {
+    /// Mean of the trees' class probabilities, `rows x n_classes`.
+    pub fn predict_proba(&self, x: MatRef<'_, T>) -> Result<Vec<f64>> {
+        check_predict(x, self.n_features, x.rows(), "Forest::predict_proba")?;
+        let k = self.classes.len();
+        let mut out = vec![0.0; x.rows() * k];
+        for (r, o) in x.iter_rows().zip(out.chunks_exact_mut(k)) {
+            self.proba_row(r, o);
+        }
+        Ok(out)
+    }
+
+    fn proba_row(&self, r: &[T], o: &mut [f64]) {
+        o.iter_mut().for_each(|v| *v = 0.0);
+        for t in &self.trees {
+            for (a, b) in o.iter_mut().zip(t.leaf_values(r)) {
+                *a += b;
+            }
+        }
+        let m = self.trees.len() as f64;
+        o.iter_mut().for_each(|v| *v /= m);
+    }
+}
+
+impl<T: Scalar> Predict<T, usize> for FittedForest<T> {
+    type Error = Error;
+    fn predict_into(&self, x: MatRef<'_, T>, out: &mut [usize]) -> Result<()> {
+        check_predict(x, self.n_features, out.len(), "Forest::predict")?;
+        let mut p = vec![0.0; self.classes.len()];
+        for (r, o) in x.iter_rows().zip(out.iter_mut()) {
+            self.proba_row(r, &mut p);
+            *o = self.classes[argmax(&p)];
+        }
+        Ok(())
+    }
+}
+
+/// Grows `n_estimators` trees on bootstrap samples (shared by forests and bagging).
+pub(crate) fn fit_forest<T: Scalar>(
+    p: &RandomForest,
+    x: MatRef<'_, T>,
+    y: &[usize],
+    op: &'static str,
+) -> Result<FittedForest<T>> {
+    p.validate()?;
+    check_xy(x, y.len(), op)?;
+    let (classes, yi) = encode_labels(y);
+    let (n, d, k) = (x.rows(), x.cols(), classes.len());
+    let xf = to_f64(x);
+    let draws = ((p.max_samples * n as f64) as usize).max(1);
+    // Per-tree streams are fixed up front: results do not depend on scheduling.
+    let mut master = Rng::seed_from_u64(p.seed);
+    let seeds: Vec<(Rng, u64)> = (0..p.n_estimators)
+        .map(|i| {
+            let mut r = master.fork(i as u64);
+            let tree_seed = r.next_u64();
+            (r, tree_seed)
+        })
+        .collect();
+    let grow = |(mut r, tree_seed): (Rng, u64)| -> (Tree, Vec<f64>) {
+        let mut w = vec![0.0; n];
+        if p.bootstrap {
+            for _ in 0..draws {
+                w[r.below(n)] += 1.0;
+            }
+        } else {
+            w.iter_mut().for_each(|v| *v = 1.0);
+        }
+        let t = p
+            .tree
+            .seed(tree_seed)
+            .fit_weighted(&xf, n, d, Target::Classes(&yi, k), &w);
+        (t, w)
+    };
+    #[cfg(feature = "std")]
+    let grown: Vec<(Tree, Vec<f64>)> = {
+        use rayon::prelude::*;
+        seeds.into_par_iter().map(grow).collect()
+    };
+    #[cfg(not(feature = "std"))]
+    let grown: Vec<(Tree, Vec<f64>)> = seeds.into_iter().map(grow).collect();
+
+    let oob_score = p.oob_score.then(|| {
+        let mut votes = vec![0.0; n * k];
+        let mut seen = vec![false; n];
+        for (t, w) in &grown {
+            for i in 0..n {
+                if w[i] == 0.0 {
+                    seen[i] = true;
+                    for (a, b) in votes[i * k..(i + 1) * k]
+                        .iter_mut()
+                        .zip(t.leaf_values(&xf[i * d..(i + 1) * d]))
+                    {
+                        *a += b;
+                    }
+                }
+            }
+        }
+        let scored: Vec<usize> = (0..n).filter(|&i| seen[i]).collect();
+        let right = scored
+            .iter()
+            .filter(|&&i| argmax(&votes[i * k..(i + 1) * k]) == yi[i])
+            .count();
+        right as f64 / scored.len().max(1) as f64
+    });
+    Ok(FittedForest {
+        trees: grown.into_iter().map(|(t, _)| t).collect(),
+        classes,
+        oob_score,
+        n_features: d,
+        _t: core::marker::PhantomData,
+    })
+}
+
+impl<T: Scalar> Fit<T, usize> for RandomForest {
+    type Fitted = FittedForest<T>;
+    type Error = Error;
+
+    fn fit(&self, x: MatRef<'_, T>, y: &[usize]) -> Result<FittedForest<T>> {
+        fit_forest(self, x, y, "RandomForest::fit")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_forest_and_oob_is_reported() {
+        let mut rng = Rng::seed_from_u64(9);
+        let n = 200;
+        let x: Vec<f64> = (0..n * 3).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let y: Vec<usize> = x
+            .chunks(3)
+            .map(|r| (r[0] + 0.5 * r[1] > 0.0) as usize)
+            .collect();
+        let f = RandomForest::new(20).oob_score(true).seed(3);
+        let a = f.fit(MatRef::new(&x, n, 3).unwrap(), &y).unwrap();
+        let b = f.fit(MatRef::new(&x, n, 3).unwrap(), &y).unwrap();
+        let pa = a.predict_proba(MatRef::new(&x, n, 3).unwrap()).unwrap();
+        let pb = b.predict_proba(MatRef::new(&x, n, 3).unwrap()).unwrap();
+        assert_eq!(pa, pb);
+        let oob = a.oob_score.unwrap();
+        assert!(oob > 0.85 && oob < 1.0, "oob {oob}");
+    }
+}

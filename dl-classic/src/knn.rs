@@ -1,0 +1,573 @@
+//! k-nearest neighbours classification: a query is labelled by the (optionally
+//! distance-weighted) vote of its `k` closest training rows under the L1 (Manhattan)
+//! or L2 (Euclidean) distance.
+//!
+//! - `weights = Uniform`: each neighbour votes 1; `Distance`: each votes `1 / d`, and
+//!   if any neighbour is at distance 0 only those vote (scikit-learn's rule).
+//! - Ties between equidistant neighbours keep the lower training index; ties between
+//!   classes go to the smaller class label (scikit-learn's `mode` / `argmax`).
+//! - Search is brute force (every distance computed, a block of queries at a time
+//!   with dl-core's `distance::pairwise`), or a KD-tree, which returns the
+//!   same neighbours and pays off in low dimensions (`Algorithm::Auto` picks it when
+//!   `d <= 12` and there are more than 64 training rows).
+//!
+//! Fixture (CS231n's image example): the L1 distance between the "images"
+//! `[56 32 10 18 / 90 23 128 133 / 24 26 178 200 / 2 0 255 220]` and
+//! `[10 20 24 17 / 8 10 89 100 / 12 16 178 170 / 4 32 233 112]` is 456.
+//!
+//! ```
+//! use dl_classic::knn::{distance, Metric};
+//! let test = [56.0f64, 32., 10., 18., 90., 23., 128., 133., 24., 26., 178., 200., 2., 0., 255., 220.];
+//! let train = [10.0f64, 20., 24., 17., 8., 10., 89., 100., 12., 16., 178., 170., 4., 32., 233., 112.];
+//! assert_eq!(distance(Metric::L1, &test, &train), 456.0);
+//! ```
+
+use crate::error::{check_predict, check_xy, param, Error, Result};
+use alloc::vec;
+use alloc::vec::Vec;
+use dl_core::{Fit, MatRef, Predict, Scalar};
+
+/// The distance between samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Metric {
+    /// Manhattan: `sum |a_i - b_i|`.
+    L1,
+    /// Euclidean: `sqrt(sum (a_i - b_i)^2)`.
+    #[default]
+    L2,
+}
+
+/// How neighbours' votes are weighted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Weights {
+    /// Every neighbour votes 1.
+    #[default]
+    Uniform,
+    /// A neighbour at distance `d` votes `1 / d`.
+    Distance,
+}
+
+/// How neighbours are searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// KD-tree in low dimensions, brute force otherwise.
+    #[default]
+    Auto,
+    /// Every distance is computed.
+    Brute,
+    /// A KD-tree (exact; fast when the dimension is low).
+    KdTree,
+}
+
+/// The distance between two equally long rows.
+#[inline]
+pub fn distance<T: Scalar>(metric: Metric, a: &[T], b: &[T]) -> T {
+    match metric {
+        Metric::L1 => a
+            .iter()
+            .zip(b)
+            .fold(T::ZERO, |s, (x, y)| s + (*x - *y).abs()),
+        Metric::L2 => a
+            .iter()
+            .zip(b)
+            .fold(T::ZERO, |s, (x, y)| s + (*x - *y) * (*x - *y))
+            .sqrt(),
+    }
+}
+
+/// Hyper-parameters of the k-nearest-neighbour classifier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KNeighborsClassifier {
+    /// Number of neighbours `k` (>= 1, at most the number of training rows).
+    pub n_neighbors: usize,
+    /// Vote weighting.
+    pub weights: Weights,
+    /// Distance.
+    pub metric: Metric,
+    /// Search method.
+    pub algorithm: Algorithm,
+    /// Rows per KD-tree leaf (>= 1).
+    pub leaf_size: usize,
+}
+
+impl Default for KNeighborsClassifier {
+    /// scikit-learn's defaults: `k = 5`, uniform votes, Euclidean distance.
+    fn default() -> Self {
+        KNeighborsClassifier {
+            n_neighbors: 5,
+            weights: Weights::Uniform,
+            metric: Metric::L2,
+            algorithm: Algorithm::Auto,
+            leaf_size: 30,
+        }
+    }
+}
+
+impl KNeighborsClassifier {
+    /// Defaults with `k` neighbours.
+    pub fn new(k: usize) -> Self {
+        KNeighborsClassifier {
+            n_neighbors: k,
+            ..Default::default()
+        }
+    }
+    /// Sets the vote weighting.
+    pub fn weights(mut self, w: Weights) -> Self {
+        self.weights = w;
+        self
+    }
+    /// Sets the distance.
+    pub fn metric(mut self, m: Metric) -> Self {
+        self.metric = m;
+        self
+    }
+    /// Sets the search method.
+    pub fn algorithm(mut self, a: Algorithm) -> Self {
+        self.algorithm = a;
+        self
+    }
+    /// Sets the KD-tree leaf size.
+    pub fn leaf_size(mut self, s: usize) -> Self {
+        self.leaf_size = s;
+        self
+    }
+    /// Checks every hyper-parameter.
+    pub fn validate(&self) -> Result<()> {
+        param(
+            self.n_neighbors >= 1,
+            "n_neighbors",
+            self.n_neighbors as f64,
+            ">= 1",
+        )?;
+        param(
+            self.leaf_size >= 1,
+            "leaf_size",
+            self.leaf_size as f64,
+            ">= 1",
+        )
+    }
+}
+
+/// A fitted k-NN classifier: the training rows themselves (plus a KD-tree).
+#[derive(Clone, Debug)]
+pub struct FittedKNeighborsClassifier<T> {
+    params: KNeighborsClassifier,
+    x: Vec<T>,
+    /// Class index (into `classes`) of each training row.
+    y: Vec<usize>,
+    classes: Vec<usize>,
+    n_features: usize,
+    tree: Option<KdTree<T>>,
+}
+
+/// Sorted distinct labels and each sample's index into them.
+pub(crate) fn encode_labels(y: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut classes = y.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let idx = y
+        .iter()
+        .map(|l| classes.binary_search(l).unwrap_or(0))
+        .collect();
+    (classes, idx)
+}
+
+impl<T: Scalar> Fit<T, usize> for KNeighborsClassifier {
+    type Fitted = FittedKNeighborsClassifier<T>;
+    type Error = Error;
+
+    fn fit(&self, x: MatRef<'_, T>, y: &[usize]) -> Result<Self::Fitted> {
+        self.validate()?;
+        check_xy(x, y.len(), "KNeighborsClassifier::fit")?;
+        if self.n_neighbors > x.rows() {
+            return Err(Error::TooFewSamples {
+                k: self.n_neighbors,
+                n: x.rows(),
+            });
+        }
+        let (classes, yi) = encode_labels(y);
+        let use_tree = match self.algorithm {
+            Algorithm::Brute => false,
+            Algorithm::KdTree => true,
+            Algorithm::Auto => x.cols() <= 12 && x.rows() > 64,
+        };
+        let tree = use_tree.then(|| KdTree::build(x.data(), x.rows(), x.cols(), self.leaf_size));
+        Ok(FittedKNeighborsClassifier {
+            params: *self,
+            x: x.data().to_vec(),
+            y: yi,
+            classes,
+            n_features: x.cols(),
+            tree,
+        })
+    }
+}
+
+/// Keeps the `k` best `(distance, index)` pairs seen so far, sorted ascending, with
+/// ties broken by the lower index (so brute force and the tree agree exactly).
+struct Nearest<T> {
+    k: usize,
+    items: Vec<(T, usize)>,
+}
+
+impl<T: Scalar> Nearest<T> {
+    fn new(k: usize) -> Self {
+        Nearest {
+            k,
+            items: Vec::with_capacity(k + 1),
+        }
+    }
+    fn worst(&self) -> Option<T> {
+        (self.items.len() == self.k).then(|| self.items[self.k - 1].0)
+    }
+    fn push(&mut self, d: T, i: usize) {
+        let better = |a: &(T, usize)| a.0 < d || (a.0 == d && a.1 < i);
+        let pos = self.items.iter().take_while(|a| better(a)).count();
+        if pos < self.k {
+            self.items.insert(pos, (d, i));
+            self.items.truncate(self.k);
+        }
+    }
+}
+
+impl<T: Scalar> FittedKNeighborsClassifier<T> {
+    /// The distinct class labels seen at fit time, ascending.
+    pub fn classes(&self) -> &[usize] {
+        &self.classes
+    }
+
+    /// The `k` nearest training rows of `query`: `(distance, training index)` pairs,
+    /// nearest first.
+    pub fn kneighbors(&self, query: &[T]) -> Result<Vec<(T, usize)>> {
+        let q = MatRef::new(query, 1, query.len())?;
+        check_predict(q, self.n_features, 1, "KNeighborsClassifier::kneighbors")?;
+        Ok(self.kneighbors_rows(query, 1).pop().unwrap_or_default())
+    }
+
+    /// Nearest neighbours of each of the `rows` rows of `q` (already checked).
+    /// Brute force computes distances a block of queries at a time with
+    /// [`dl_core::distance::pairwise`].
+    fn kneighbors_rows(&self, q: &[T], rows: usize) -> Vec<Vec<(T, usize)>> {
+        let (d, k, n) = (self.n_features, self.params.n_neighbors, self.y.len());
+        let mut out = Vec::with_capacity(rows);
+        match &self.tree {
+            Some(tree) => {
+                for row in q.chunks_exact(d).take(rows) {
+                    let mut best = Nearest::new(k);
+                    tree.search(&self.x, d, row, self.params.metric, &mut best);
+                    out.push(best.items);
+                }
+            }
+            None => {
+                const BLOCK: usize = 64;
+                let metric = match self.params.metric {
+                    Metric::L1 => dl_core::distance::Metric::L1,
+                    Metric::L2 => dl_core::distance::Metric::L2,
+                };
+                let mut dist = vec![T::ZERO; BLOCK.min(rows) * n];
+                let mut order: Vec<usize> = Vec::with_capacity(n);
+                for block in q.chunks(BLOCK * d) {
+                    let m = block.len() / d;
+                    let buf = &mut dist[..m * n];
+                    if dl_core::distance::pairwise(metric, block, m, &self.x, n, d, buf).is_err() {
+                        // Sizes were checked by the caller; fall back to direct loops.
+                        for (i, r) in block.chunks_exact(d).enumerate() {
+                            for (j, t) in self.x.chunks_exact(d).enumerate() {
+                                buf[i * n + j] = distance(self.params.metric, r, t);
+                            }
+                        }
+                    }
+                    for i in 0..m {
+                        let drow = &buf[i * n..(i + 1) * n];
+                        // Partial selection of the k smallest by (distance, index).
+                        order.clear();
+                        order.extend(0..n);
+                        let cmp = |a: &usize, b: &usize| {
+                            drow[*a].total_cmp_like(&drow[*b]).then(a.cmp(b))
+                        };
+                        if k < n {
+                            order.select_nth_unstable_by(k - 1, cmp);
+                        }
+                        let mut nn: Vec<(T, usize)> =
+                            order[..k].iter().map(|&j| (drow[j], j)).collect();
+                        nn.sort_by(|a, b| a.0.total_cmp_like(&b.0).then(a.1.cmp(&b.1)));
+                        out.push(nn);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Class votes (weighted per `weights`, normalised to sum to 1) for each row of
+    /// `x`, as a `rows x n_classes` matrix in the order of [`Self::classes`].
+    pub fn predict_proba(&self, x: MatRef<'_, T>) -> Result<Vec<T>> {
+        check_predict(
+            x,
+            self.n_features,
+            x.rows(),
+            "KNeighborsClassifier::predict_proba",
+        )?;
+        let nc = self.classes.len();
+        let mut out = vec![T::ZERO; x.rows() * nc];
+        let nns = self.kneighbors_rows(x.data(), x.rows());
+        for (nn, votes) in nns.iter().zip(out.chunks_exact_mut(nc)) {
+            self.votes(nn, votes);
+        }
+        Ok(out)
+    }
+
+    fn votes(&self, nn: &[(T, usize)], votes: &mut [T]) {
+        votes.iter_mut().for_each(|v| *v = T::ZERO);
+        let exact = nn.iter().any(|(d, _)| *d == T::ZERO);
+        for (d, i) in nn {
+            let w = match self.params.weights {
+                Weights::Uniform => T::ONE,
+                Weights::Distance if exact => {
+                    if *d == T::ZERO {
+                        T::ONE
+                    } else {
+                        T::ZERO
+                    }
+                }
+                Weights::Distance => T::ONE / *d,
+            };
+            votes[self.y[*i]] = votes[self.y[*i]] + w;
+        }
+        let total: T = votes.iter().copied().sum();
+        if total > T::ZERO {
+            votes.iter_mut().for_each(|v| *v = *v / total);
+        }
+    }
+}
+
+/// A total order on floats for sorting distances (NaN cannot occur: inputs are
+/// checked finite).
+trait TotalCmpLike {
+    fn total_cmp_like(&self, other: &Self) -> core::cmp::Ordering;
+}
+
+impl<T: Scalar> TotalCmpLike for T {
+    fn total_cmp_like(&self, other: &Self) -> core::cmp::Ordering {
+        self.partial_cmp(other)
+            .unwrap_or(core::cmp::Ordering::Equal)
+    }
+}
+
+/// Index of the largest value, the first on ties.
+pub(crate) fn argmax<T: Scalar>(v: &[T]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl<T: Scalar> Predict<T, usize> for FittedKNeighborsClassifier<T> {
+    type Error = Error;
+
+    fn predict_into(&self, x: MatRef<'_, T>, out: &mut [usize]) -> Result<()> {
+        check_predict(
+            x,
+            self.n_features,
+            out.len(),
+            "KNeighborsClassifier::predict",
+        )?;
+        let mut votes = vec![T::ZERO; self.classes.len()];
+        let nns = self.kneighbors_rows(x.data(), x.rows());
+        for (nn, o) in nns.iter().zip(out.iter_mut()) {
+            self.votes(nn, &mut votes);
+            *o = self.classes[argmax(&votes)];
+        }
+        Ok(())
+    }
+}
+
+/// A KD-tree over row indices: each inner node splits its rows at the median of the
+/// dimension of widest spread.
+#[derive(Clone, Debug)]
+struct KdTree<T> {
+    /// Row indices, permuted so each node owns a contiguous range.
+    idx: Vec<usize>,
+    nodes: Vec<KdNode<T>>,
+}
+
+#[derive(Clone, Debug)]
+struct KdNode<T> {
+    start: usize,
+    end: usize,
+    /// `(dimension, split value, left child, right child)` for inner nodes.
+    split: Option<(usize, T, usize, usize)>,
+}
+
+impl<T: Scalar> KdTree<T> {
+    fn build(x: &[T], n: usize, d: usize, leaf_size: usize) -> Self {
+        let mut tree = KdTree {
+            idx: (0..n).collect(),
+            nodes: Vec::new(),
+        };
+        tree.build_node(x, d, 0, n, leaf_size);
+        tree
+    }
+
+    fn build_node(&mut self, x: &[T], d: usize, start: usize, end: usize, leaf: usize) -> usize {
+        let id = self.nodes.len();
+        self.nodes.push(KdNode {
+            start,
+            end,
+            split: None,
+        });
+        if end - start <= leaf {
+            return id;
+        }
+        let mut dim = 0;
+        let mut spread = T::neg_infinity();
+        for j in 0..d {
+            let (lo, hi) = self.idx[start..end]
+                .iter()
+                .fold((T::infinity(), T::neg_infinity()), |(lo, hi), &i| {
+                    (lo.min(x[i * d + j]), hi.max(x[i * d + j]))
+                });
+            if hi - lo > spread {
+                spread = hi - lo;
+                dim = j;
+            }
+        }
+        if spread <= T::ZERO {
+            return id; // all rows identical: keep as a leaf
+        }
+        let mid = (start + end) / 2;
+        self.idx[start..end].select_nth_unstable_by(mid - start, |&a, &b| {
+            x[a * d + dim]
+                .partial_cmp(&x[b * d + dim])
+                .unwrap_or(core::cmp::Ordering::Equal)
+        });
+        let value = x[self.idx[mid] * d + dim];
+        let left = self.build_node(x, d, start, mid, leaf);
+        let right = self.build_node(x, d, mid, end, leaf);
+        self.nodes[id].split = Some((dim, value, left, right));
+        id
+    }
+
+    fn search(&self, x: &[T], d: usize, q: &[T], metric: Metric, best: &mut Nearest<T>) {
+        self.search_node(0, x, d, q, metric, best);
+    }
+
+    fn search_node(
+        &self,
+        node: usize,
+        x: &[T],
+        d: usize,
+        q: &[T],
+        metric: Metric,
+        best: &mut Nearest<T>,
+    ) {
+        let n = &self.nodes[node];
+        match n.split {
+            None => {
+                for &i in &self.idx[n.start..n.end] {
+                    best.push(distance(metric, q, &x[i * d..(i + 1) * d]), i);
+                }
+            }
+            Some((dim, value, left, right)) => {
+                // Left holds values <= split, right >= split (the median may repeat).
+                let diff = q[dim] - value;
+                let (near, far) = if diff <= T::ZERO {
+                    (left, right)
+                } else {
+                    (right, left)
+                };
+                self.search_node(near, x, d, q, metric, best);
+                // |q_dim - split| bounds the distance to any row across the plane
+                // for both L1 and L2; equal bounds are still searched so index ties
+                // resolve exactly as in brute force.
+                if best.worst().is_none_or(|w| diff.abs() <= w) {
+                    self.search_node(far, x, d, q, metric, best);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_nn_on_points_and_distance_weighting() {
+        let x = [0.0f64, 0.0, 1.0, 0.0, 10.0, 0.0];
+        let y = [0usize, 0, 1];
+        let m = KNeighborsClassifier::new(3)
+            .weights(Weights::Distance)
+            .fit(MatRef::new(&x, 3, 2).unwrap(), &y)
+            .unwrap();
+        // Query at 8: distances 8, 7, 2 -> votes class0 = 1/8 + 1/7, class1 = 1/2.
+        let p = m
+            .predict_proba(MatRef::new(&[8.0, 0.0], 1, 2).unwrap())
+            .unwrap();
+        let (a, b) = (1.0 / 8.0 + 1.0 / 7.0, 0.5);
+        assert!((p[0] - a / (a + b)).abs() < 1e-12);
+        // Uniform: 2 votes vs 1 -> class 0.
+        let u = KNeighborsClassifier::new(3)
+            .fit(MatRef::new(&x, 3, 2).unwrap(), &y)
+            .unwrap();
+        assert_eq!(
+            u.predict(MatRef::new(&[8.0, 0.0], 1, 2).unwrap()).unwrap(),
+            vec![0]
+        );
+        assert_eq!(
+            m.predict(MatRef::new(&[8.0, 0.0], 1, 2).unwrap()).unwrap(),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn cs231n_l1_fixture_through_brute_force_and_tree() {
+        // Images as 16-feature rows; their L1 distance is 456 (CS231n).
+        let test = [
+            56.0f64, 32., 10., 18., 90., 23., 128., 133., 24., 26., 178., 200., 2., 0., 255., 220.,
+        ];
+        let train = [
+            10.0f64, 20., 24., 17., 8., 10., 89., 100., 12., 16., 178., 170., 4., 32., 233., 112.,
+        ];
+        for algo in [Algorithm::Brute, Algorithm::KdTree] {
+            let m = KNeighborsClassifier::new(1)
+                .metric(Metric::L1)
+                .algorithm(algo)
+                .fit(MatRef::new(&train, 1, 16).unwrap(), &[3])
+                .unwrap();
+            assert_eq!(m.kneighbors(&test).unwrap(), vec![(456.0, 0)]);
+        }
+    }
+
+    #[test]
+    fn kd_tree_agrees_with_brute_force() {
+        let mut rng = dl_core::Rng::seed_from_u64(5);
+        let (n, d) = (500, 3);
+        // Integer coordinates so many distances tie.
+        let x: Vec<f64> = (0..n * d).map(|_| rng.below(6) as f64).collect();
+        let y: Vec<usize> = (0..n).map(|i| i % 4).collect();
+        let q: Vec<f64> = (0..50 * d)
+            .map(|_| rng.below(6) as f64 + 0.5 * rng.below(2) as f64)
+            .collect();
+        for metric in [Metric::L1, Metric::L2] {
+            let base = KNeighborsClassifier::new(7).metric(metric).leaf_size(4);
+            let brute = base
+                .algorithm(Algorithm::Brute)
+                .fit(MatRef::new(&x, n, d).unwrap(), &y)
+                .unwrap();
+            let tree = base
+                .algorithm(Algorithm::KdTree)
+                .fit(MatRef::new(&x, n, d).unwrap(), &y)
+                .unwrap();
+            for row in q.chunks(d) {
+                assert_eq!(
+                    brute.kneighbors(row).unwrap(),
+                    tree.kneighbors(row).unwrap()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! LOESS (Cleveland 1979): at each query, a weighted least-squares line (or
+//! constant) through the `k = ceil(frac n)` nearest training points, weighted by the
+//! tricube `w = (1 - (dist / h)^3)^3` with `h` the distance to the `k`-th nearest
+//! point (widened by a hair so it keeps a sliver of weight).
+
+use crate::error::{check_predict, check_xy, param, Error, Result};
+use crate::linalg;
+use alloc::vec;
+use alloc::vec::Vec;
+use dl_core::{Fit, MatRef, Predict, Scalar};
+
+/// LOESS hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Loess {
+    /// Fraction of the data in each local fit, in `(0, 1]`.
+    pub frac: f64,
+    /// Local polynomial degree: 0 (constant) or 1 (linear).
+    pub degree: usize,
+}
+
+impl Default for Loess {
+    fn default() -> Self {
+        Loess {
+            frac: 2.0 / 3.0,
+            degree: 1,
+        }
+    }
+}
+
+impl Loess {
+    /// With span `frac`.
+    pub fn new(frac: f64) -> Self {
+        Loess {
+            frac,
+            ..Default::default()
+        }
+    }
+    /// Sets the local degree.
+    pub fn degree(mut self, d: usize) -> Self {
+        self.degree = d;
+        self
+    }
+    /// Checks every hyper-parameter.
+    pub fn validate(&self) -> Result<()> {
+        param(
+            self.frac > 0.0 && self.frac <= 1.0,
+            "frac",
+            self.frac,
+            "(0, 1]",
+        )?;
+        param(self.degree <= 1, "degree", self.degree as f64, "0 or 1")
+    }
+}
+
+/// The training set (LOESS fits locally at prediction time).
+#[derive(Clone, Debug)]
+pub struct FittedLoess<T> {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    d: usize,
+    k: usize,
+    degree: usize,
+    _t: core::marker::PhantomData<T>,
+}
+
+impl<T: Scalar> Fit<T, T> for Loess {
+    type Fitted = FittedLoess<T>;
+    type Error = Error;
+
+    fn fit(&self, x: MatRef<'_, T>, y: &[T]) -> Result<Self::Fitted> {
+        self.validate()?;
+        check_xy(x, y.len(), "Loess::fit")?;
+        if let Some(row) = y.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { row, col: x.cols() });
+        }
+        let n = x.rows();
+        let k = libm::ceil(self.frac * n as f64) as usize;
+        let need = if self.degree == 1 { x.cols() + 1 } else { 1 };
+        if k < need {
+            return Err(Error::TooFewSamples { k: need, n: k });
+        }
+        Ok(FittedLoess {
+            x: x.data().iter().map(|v| v.to_f64_lossless()).collect(),
+            y: y.iter().map(|v| v.to_f64_lossless()).collect(),
+            d: x.cols(),
+            k: k.min(n),
+            degree: self.degree,
+            _t: core::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: Scalar> FittedLoess<T> {
+    fn local_fit(&self, q: &[f64], dist: &mut [(f64, usize)]) -> f64 {
+        let d = self.d;
+        for (i, r) in self.x.chunks_exact(d).enumerate() {
+            let s: f64 = r.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+            dist[i] = (libm::sqrt(s), i);
+        }
+        dist.select_nth_unstable_by(self.k - 1, |a, b| a.0.total_cmp(&b.0));
+        let h = dist[self.k - 1].0 * (1.0 + 1e-10) + f64::MIN_POSITIVE;
+        let p = if self.degree == 1 { d + 1 } else { 1 };
+        // Weighted normal equations in coordinates centred at the query.
+        let mut a = vec![0.0; p * p];
+        let mut b = vec![0.0; p];
+        let mut z = vec![0.0; p];
+        let (mut sw, mut swy) = (0.0, 0.0);
+        for &(dist_i, i) in &dist[..self.k] {
+            let u = dist_i / h;
+            let w = if u < 1.0 {
+                let t = 1.0 - u * u * u;
+                t * t * t
+            } else {
+                0.0
+            };
+            z[0] = 1.0;
+            if p > 1 {
+                for j in 0..d {
+                    z[j + 1] = self.x[i * d + j] - q[j];
+                }
+            }
+            for r in 0..p {
+                for c in 0..p {
+                    a[r * p + c] += w * z[r] * z[c];
+                }
+                b[r] += w * z[r] * self.y[i];
+            }
+            sw += w;
+            swy += w * self.y[i];
+        }
+        // At the query the local line's value is its intercept; if the neighbours
+        // are degenerate (e.g. all on a line in 2-D) fall back to the weighted mean.
+        match linalg::solve(&mut a, p, &mut b, 1) {
+            Ok(()) => b[0],
+            Err(_) => swy / sw,
+        }
+    }
+}
+
+impl<T: Scalar> Predict<T, T> for FittedLoess<T> {
+    type Error = Error;
+    fn predict_into(&self, x: MatRef<'_, T>, out: &mut [T]) -> Result<()> {
+        check_predict(x, self.d, out.len(), "Loess::predict")?;
+        let mut dist = vec![(0.0, 0); self.y.len()];
+        let mut q = vec![0.0; self.d];
+        for (r, o) in x.iter_rows().zip(out.iter_mut()) {
+            for (a, b) in q.iter_mut().zip(r) {
+                *a = b.to_f64_lossless();
+            }
+            *o = T::from_f64_lossy(self.local_fit(&q, &mut dist));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_linear_reproduces_lines_and_smooths_a_step() {
+        let x: Vec<f64> = (0..20).map(|v| v as f64).collect();
+        let y: Vec<f64> = x.iter().map(|v| 3.0 * v - 2.0).collect();
+        let m = Loess::new(0.3)
+            .fit(MatRef::new(&x, 20, 1).unwrap(), &y)
+            .unwrap();
+        let p = m
+            .predict(MatRef::new(&[0.0, 7.5, 19.0], 3, 1).unwrap())
+            .unwrap();
+        for (a, b) in p.iter().zip([-2.0, 20.5, 55.0]) {
+            assert!((a - b).abs() < 1e-9, "{p:?}");
+        }
+        // Degree 0 at the centre of 5 symmetric points {-2..2} with y = x^2, frac 1:
+        // h = 2 (widened), weights (1 - (|x|/2)^3)^3 -> symmetric, the mean is
+        // (2 w1 * 1 + 2 w2 * 4) / (w0 + 2 w1 + 2 w2).
+        let xs = [-2.0f64, -1.0, 0.0, 1.0, 2.0];
+        let ys: Vec<f64> = xs.iter().map(|v| v * v).collect();
+        let c = Loess::new(1.0)
+            .degree(0)
+            .fit(MatRef::new(&xs, 5, 1).unwrap(), &ys)
+            .unwrap();
+        let v = c.predict(MatRef::new(&[0.0], 1, 1).unwrap()).unwrap()[0];
+        let h = 2.0 * (1.0 + 1e-10);
+        let w = |u: f64| (1.0 - (u / h).powi(3)).powi(3);
+        let want =
+            (2.0 * w(1.0) * 1.0 + 2.0 * w(2.0) * 4.0) / (w(0.0) + 2.0 * w(1.0) + 2.0 * w(2.0));
+        assert!((v - want).abs() < 1e-12, "{v} {want}");
+    }
+}
