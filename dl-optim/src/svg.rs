@@ -77,7 +77,7 @@ pub fn panel(title: &str, x_label: &str, series: &[Series<'_>], x_offset: f64) -
         );
         out += &format!(
             "<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"{}\">{}</text>\n",
-            W - 1.6 * PAD,
+            W - 2.6 * PAD,
             PAD + 14.0 * k as f64,
             s.color,
             s.label

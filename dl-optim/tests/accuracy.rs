@@ -1,0 +1,212 @@
+//! Real accuracy on real data, fixed seeds. Run in release mode
+//! (`cargo test --release -p dl-optim --test accuracy`, which `cargo xtask test` does);
+//! in a debug build these tests say so and return. The MNIST tests need the full data
+//! set in `../shared/data/mnist` and are skipped, with a message, when it is absent.
+
+use dl_core::Rng;
+use dl_data::split::SplitConfig;
+use dl_data::Dataset;
+use dl_layers::{Activation, Conv2dConfig, Dropout, Flatten, LinearConfig, Pool2d, Sequential};
+use dl_optim::trainer::{evaluate, fit, LrPolicy, Progress, TrainerConfig};
+use dl_optim::{AdamConfig, CosineDecay, Error, Penalty, SgdConfig};
+use std::sync::Arc;
+
+type Data = Dataset<f32, usize>;
+
+fn release_only(name: &str) -> bool {
+    if cfg!(debug_assertions) {
+        eprintln!("{name}: skipped in a debug build; run with --release");
+        return false;
+    }
+    true
+}
+
+fn mlp(widths: &[usize], dropout: f64, seed: u64) -> Sequential<f32> {
+    let mut rng = Rng::seed_from_u64(seed);
+    let mut net = Sequential::new();
+    for (i, w) in widths.windows(2).enumerate() {
+        net = net.push(LinearConfig::new(w[0], w[1]).init(&mut rng).unwrap());
+        if i + 2 < widths.len() {
+            net = net.push(Activation::Relu);
+            if dropout > 0.0 {
+                net = net.push(Dropout::new(dropout).unwrap());
+            }
+        }
+    }
+    net
+}
+
+/// Digits, stratified 70/30 split (seed 0), pixels standardized on the training part.
+fn digits_split() -> (Data, Data) {
+    let all: Data = dl_data::datasets::digits().unwrap();
+    let split = SplitConfig {
+        validation: 0.0,
+        test: 0.3,
+        shuffle_seed: Some(0),
+    }
+    .split_stratified(all.targets())
+    .unwrap();
+    let (mut train, mut test) = (
+        all.subset(&split.train).unwrap(),
+        all.subset(&split.test).unwrap(),
+    );
+    let scaler = dl_data::preprocess::Standardize.fit(train.x()).unwrap();
+    scaler.transform_in_place(train.features_mut()).unwrap();
+    scaler.transform_in_place(test.features_mut()).unwrap();
+    (train, test)
+}
+
+fn quiet(epochs: usize, lr: f64) -> TrainerConfig {
+    TrainerConfig {
+        epochs,
+        batch_size: 64,
+        lr_policy: LrPolicy::Schedule(Box::new(CosineDecay::new(lr, 1e-5, epochs).unwrap())),
+        progress: Progress::Quiet,
+        ..Default::default()
+    }
+}
+
+/// The mlp example's digits configuration: 64-256-128-10, dropout 0.5, Adam, 100 epochs.
+#[test]
+fn mlp_on_digits_reaches_97_percent() {
+    if !release_only("mlp_on_digits_reaches_97_percent") {
+        return;
+    }
+    let (train, test) = digits_split();
+    let mut model = mlp(&[64, 256, 128, 10], 0.5, 0);
+    let mut opt = AdamConfig::new(1e-3).build().unwrap();
+    fit(
+        &mut quiet(100, 1e-3),
+        &mut model,
+        &mut opt,
+        Arc::new(train),
+        None,
+    )
+    .unwrap();
+    let (_, acc) = evaluate(&model, &test, &[], 256).unwrap();
+    eprintln!("digits MLP test accuracy: {:.2}%", 100.0 * acc);
+    assert!(acc >= 0.97, "digits MLP test accuracy {acc}");
+}
+
+/// Train/validation gap of a wide MLP on 250 training digits: dropout and L2 each
+/// must shrink the gap (eval-mode training accuracy minus validation accuracy, and
+/// validation minus training loss) compared with the same net unregularized.
+#[test]
+fn dropout_and_l2_shrink_the_generalization_gap() {
+    if !release_only("dropout_and_l2_shrink_the_generalization_gap") {
+        return;
+    }
+    let (train, val) = digits_split();
+    let small = train.subset(&(0..250).collect::<Vec<_>>()).unwrap();
+    let small = Arc::new(small);
+    let gap = |dropout: f64, penalty: Option<Penalty>| -> (f64, f64) {
+        let mut model = mlp(&[64, 512, 512, 10], dropout, 1);
+        let mut opt = AdamConfig::new(1e-3).build().unwrap();
+        let mut cfg = quiet(150, 1e-3);
+        cfg.weight_penalty = penalty;
+        fit(&mut cfg, &mut model, &mut opt, small.clone(), None).unwrap();
+        let (tl, ta) = evaluate(&model, &small, &[], 256).unwrap();
+        let (vl, va) = evaluate(&model, &val, &[], 256).unwrap();
+        (ta - va, vl - tl)
+    };
+    let plain = gap(0.0, None);
+    let dropout = gap(0.5, None);
+    let l2 = gap(0.0, Some(Penalty::l2(1e-2)));
+    eprintln!("gap (accuracy, loss): none {plain:?}, dropout 0.5 {dropout:?}, L2 1e-2 {l2:?}");
+    assert!(
+        dropout.1 < plain.1 && l2.1 < plain.1,
+        "loss gaps: {plain:?} {dropout:?} {l2:?}"
+    );
+    assert!(
+        dropout.0 <= plain.0 && l2.0 <= plain.0,
+        "accuracy gaps: {plain:?} {dropout:?} {l2:?}"
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_an_error() {
+    let (train, _) = digits_split();
+    let mut model = mlp(&[64, 32, 10], 0.0, 2);
+    let mut opt = SgdConfig::new(1e6).build().unwrap();
+    let mut cfg = quiet(5, 1e6);
+    cfg.lr_policy = LrPolicy::Constant;
+    let err = fit(&mut cfg, &mut model, &mut opt, Arc::new(train), None).unwrap_err();
+    assert!(matches!(err, Error::Diverged { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("training diverged: the loss is"),
+        "{err}"
+    );
+}
+
+fn full_mnist() -> Option<(Data, Data)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/mnist");
+    if !std::path::Path::new(dir).is_dir() {
+        eprintln!("skipped: full MNIST not found in {dir}");
+        return None;
+    }
+    let tt = dl_data::io::mnist(dir).unwrap();
+    Some((
+        tt.train.to_dataset(true).unwrap(),
+        tt.test.to_dataset(true).unwrap(),
+    ))
+}
+
+/// The mlp example's MNIST configuration: 784-256-128-10, dropout 0.2, 20 epochs.
+#[test]
+fn mlp_on_full_mnist_reaches_98_percent() {
+    if !release_only("mlp_on_full_mnist_reaches_98_percent") {
+        return;
+    }
+    let Some((train, test)) = full_mnist() else {
+        return;
+    };
+    let mut model = mlp(&[784, 256, 128, 10], 0.2, 0);
+    let mut opt = AdamConfig::new(1e-3).build().unwrap();
+    fit(
+        &mut quiet(20, 1e-3),
+        &mut model,
+        &mut opt,
+        Arc::new(train),
+        None,
+    )
+    .unwrap();
+    let (_, acc) = evaluate(&model, &test, &[], 256).unwrap();
+    assert!(acc >= 0.98, "MNIST MLP test accuracy {acc}");
+}
+
+/// The cnn example's configuration: LeNet-5, 15 epochs.
+#[test]
+fn lenet5_on_full_mnist_reaches_98_9_percent() {
+    if !release_only("lenet5_on_full_mnist_reaches_98_9_percent") {
+        return;
+    }
+    let Some((train, test)) = full_mnist() else {
+        return;
+    };
+    let mut rng = Rng::seed_from_u64(0);
+    let mut model = Sequential::new()
+        .push(
+            Conv2dConfig::new(1, 6, 5)
+                .padding(2)
+                .init(&mut rng)
+                .unwrap(),
+        )
+        .push(Activation::Relu)
+        .push(Pool2d::max(2, 2).unwrap())
+        .push(Conv2dConfig::new(6, 16, 5).init(&mut rng).unwrap())
+        .push(Activation::Relu)
+        .push(Pool2d::max(2, 2).unwrap())
+        .push(Flatten)
+        .push(LinearConfig::new(400, 120).init(&mut rng).unwrap())
+        .push(Activation::Relu)
+        .push(LinearConfig::new(120, 84).init(&mut rng).unwrap())
+        .push(Activation::Relu)
+        .push(LinearConfig::new(84, 10).init(&mut rng).unwrap());
+    let mut opt = AdamConfig::new(1e-3).build().unwrap();
+    let mut cfg = quiet(15, 1e-3);
+    cfg.sample_dims = vec![1, 28, 28];
+    fit(&mut cfg, &mut model, &mut opt, Arc::new(train), None).unwrap();
+    let (_, acc) = evaluate(&model, &test, &[1, 28, 28], 256).unwrap();
+    assert!(acc >= 0.989, "MNIST LeNet-5 test accuracy {acc}");
+}
