@@ -773,6 +773,7 @@ fn backward_node<T: Scalar>(
         Op::Unary { op, x } => elementwise::unary_backward(ctx, grads, op, x),
         Op::Binary { op, a, b } => elementwise::binary_backward(ctx, grads, op, a, b),
         Op::MatMul { a, b } => matmul::matmul_backward(ctx, grads, a, b),
+        Op::Linear { x, w, b } => linear::linear_backward(ctx, grads, x, w, b),
         Op::Reduce { op, x, axis } => reduce::reduce_backward(ctx, grads, op, x, axis),
         Op::SumAll { x } => reduce::sum_all_backward(ctx, grads, x, false),
         Op::MeanAll { x } => reduce::sum_all_backward(ctx, grads, x, true),

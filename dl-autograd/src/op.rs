@@ -69,6 +69,15 @@ pub enum Op {
         /// Right input.
         b: Var,
     },
+    /// Fused dense layer `y = x W^T + b` (`x: [N, in]`, `W: [out, in]`, `b: [out]`).
+    Linear {
+        /// Input.
+        x: Var,
+        /// Weight.
+        w: Var,
+        /// Optional bias.
+        b: Option<Var>,
+    },
     /// Sum, mean or max along `axis` (removed from the shape).
     Reduce {
         /// Which reduction.
@@ -253,6 +262,7 @@ impl Op {
             Op::Unary { op, .. } => op.name(),
             Op::Binary { op, .. } => op.name(),
             Op::MatMul { .. } => "matmul",
+            Op::Linear { .. } => "linear",
             Op::Reduce { op, .. } => match op {
                 ReduceOp::Sum => "sum",
                 ReduceOp::Mean => "mean",
@@ -316,7 +326,7 @@ impl Op {
                     f(Var::from_parts(i, epoch));
                 }
             }
-            Op::Conv2d { x, w, b, .. } => {
+            Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b } => {
                 f(*x);
                 f(*w);
                 if let Some(b) = b {

@@ -397,6 +397,25 @@ proptest! {
         check_both!([a, b], [0, 1], |g, v| g.matmul(v[0], v[1]));
     }
 
+    // y = x W^T + b: dx = dy W, dW = dy^T x, db = column sums of dy; with and without b.
+    #[test]
+    fn linear_with_and_without_bias(
+        (n, i, o) in (1usize..4, 1usize..5, 1usize..4),
+        with_bias in any::<bool>(),
+        seed in prop::collection::vec(-2.0f64..2.0, 64),
+    ) {
+        let take = |dims: Vec<usize>, off: usize| Input {
+            data: (0..dims.iter().product::<usize>()).map(|j| seed[(j + off) % 64]).collect(),
+            dims,
+        };
+        let (x, w, b) = (take(vec![n, i], 0), take(vec![o, i], 17), take(vec![o], 41));
+        if with_bias {
+            check_both!([x, w, b], [0, 1, 2], |g, v| g.linear(v[0], v[1], Some(v[2])));
+        } else {
+            check_both!([x, w], [0, 1], |g, v| g.linear(v[0], v[1], None));
+        }
+    }
+
     // ---- reductions ----------------------------------------------------------------
 
     // sum / mean along an axis: dx = dy (/ n) spread over the axis; sum_all, mean_all.

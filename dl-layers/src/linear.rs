@@ -129,15 +129,8 @@ impl<T: Scalar> ParamSet<T> for Linear<T> {
 impl<T: Scalar> Module<T> for Linear<T> {
     fn forward<'p>(&'p self, g: &mut Graph<'p, T>, x: Var, _ctx: &mut Ctx) -> Result<Var> {
         let w = g.param(&self.weight);
-        let wt = g.transpose(w, 0, 1)?;
-        let y = g.matmul(x, wt)?;
-        match &self.bias {
-            Some(b) => {
-                let b = g.param(b);
-                Ok(g.add(y, b)?)
-            }
-            None => Ok(y),
-        }
+        let b = self.bias.as_ref().map(|b| g.param(b));
+        Ok(g.linear(x, w, b)?)
     }
 
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

@@ -1,5 +1,6 @@
 //! End-to-end training steps (forward, backward, Adam update) at batch 64, f32,
-//! reported as samples/s: the MLP 784-128-64-10 and LeNet-5 of the benchmark issue.
+//! reported as samples/s: the MLP 784-128-64-10 and LeNet-5 of the benchmark issue;
+//! and MLP inference latency (batch 1) and throughput (batch 256).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dl_autograd::{Graph, Param, ParamSet, Tape};
@@ -76,5 +77,31 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Inference of the MLP 784-128-64-10 in eval mode without recording gradients:
+/// latency at batch 1 and throughput at batch 256.
+fn infer(c: &mut Criterion) {
+    let mut rng = Rng::seed_from_u64(1);
+    let model = mlp(&mut rng);
+    let mut group = c.benchmark_group("infer");
+    for batch in [1usize, 256] {
+        let x = Tensor::rand_uniform(&[batch, 784], 0.0, 1.0, &mut rng).unwrap();
+        let mut tape = Some(Tape::default());
+        let mut ctx = Ctx::eval();
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(format!("mlp_784_128_64_10/b{batch}"), |b| {
+            b.iter(|| {
+                let mut g = Graph::from_tape(tape.take().unwrap_or_default());
+                g.set_grad_enabled(false);
+                let xv = g.input_ref(&x);
+                let y = model.forward(&mut g, xv, &mut ctx).unwrap();
+                let first = g.value(y).unwrap().data()[0];
+                tape = Some(g.into_tape());
+                first
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, infer);
 criterion_main!(benches);
