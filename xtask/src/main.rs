@@ -10,10 +10,14 @@
 //! - `bench [--quick]`: the criterion benchmarks.
 //! - `demo`: the main demo.
 
+mod firmware;
+
+mod bench;
+
 use std::env;
 use std::process::{Command, ExitCode};
 
-type Result<T = ()> = std::result::Result<T, String>;
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
 /// The embedded target every no_std crate must build for.
 const EMBEDDED_TARGET: &str = "thumbv7em-none-eabihf";
@@ -30,7 +34,7 @@ const NOSTD_CRATES: &[(&str, &[&str])] = &[
 ];
 
 /// Crates with criterion benches.
-const BENCH_CRATES: &[&str] = &["dl-core", "dl-autograd", "dl-data", "dl-optim"];
+pub(crate) const BENCH_CRATES: &[&str] = &["dl-core", "dl-autograd", "dl-data", "dl-optim"];
 fn main() -> ExitCode {
     match try_main() {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,8 +53,10 @@ fn try_main() -> Result {
         Some("ci") => ci(),
         Some("test") => test(),
         Some("nostd") => nostd(),
-        Some("bench") => bench(rest.iter().any(|a| a == "--quick")),
+        Some("bench") => bench::bench(rest),
         Some("demo") => demo(),
+        Some("qemu") => firmware::qemu(rest),
+        Some("size") => firmware::size(rest),
         _ => {
             print_help();
             Ok(())
@@ -65,16 +71,16 @@ fn print_help() {
          ci             fmt, clippy, tests, no_std builds, quick benches (what CI runs)\n  \
          test           the whole test suite\n  \
          nostd          build the no_std crates for {EMBEDDED_TARGET}\n  \
-         bench [--quick] criterion benchmarks (--quick: each once, small)\n  \
+         bench [--quick] [--peers] [--threads N] [--passes P]\n                 benchmarks, side by side with PyTorch/scikit-learn (--peers)\n  \
          demo           the main demo"
     );
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(cmd: &mut Command) -> Result {
+pub(crate) fn run(cmd: &mut Command) -> Result {
     eprintln!("$ {}", display(cmd));
     let status = cmd
         .status()
@@ -107,7 +113,7 @@ fn ci() -> Result {
     ]))?;
     test()?;
     nostd()?;
-    bench(true)
+    bench::bench(&["--quick".to_string()])
 }
 
 fn test() -> Result {
@@ -150,19 +156,6 @@ fn nostd() -> Result {
         }
     }
     Ok(())
-}
-
-fn bench(quick: bool) -> Result {
-    let mut cmd = cargo();
-    cmd.args(["bench", "--benches"]);
-    for krate in BENCH_CRATES {
-        cmd.args(["-p", krate]);
-    }
-    if quick {
-        // Criterion's --test mode runs each benchmark once: proves they work.
-        cmd.args(["--", "--test"]);
-    }
-    run(&mut cmd)
 }
 
 fn demo() -> Result {

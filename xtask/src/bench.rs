@@ -1,0 +1,410 @@
+//! `cargo xtask bench [--quick] [--peers] [--threads N] [--passes P]`.
+//!
+//! Without `--quick`: runs our criterion benches `P` times (default 3), interleaved
+//! with the peers when `--peers` is given (PyTorch and scikit-learn through the scripts
+//! in `xtask/peers/` and `dl-classic/benches/peers/`, where Python can import them),
+//! takes each bench's median per pass from criterion's `estimates.json`, and writes
+//! `target/bench/report.md`, `report.json` and `report.svg` (our speed-up over each
+//! peer). A peer that cannot run is listed as missing, never skipped silently.
+//! `--quick` runs every benchmark once (criterion's `--test`), as CI does.
+
+use crate::{cargo, run, Result, BENCH_CRATES};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Median, min and max over passes, in seconds per iteration.
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stat(mut v: Vec<f64>) -> Option<Stat> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(Stat {
+        median: v[v.len() / 2],
+        min: v[0],
+        max: v[v.len() - 1],
+    })
+}
+
+struct Options {
+    quick: bool,
+    peers: bool,
+    threads: usize,
+    passes: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        quick: false,
+        peers: false,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        passes: 3,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--peers" => o.peers = true,
+            "--threads" | "--passes" => {
+                let v = it
+                    .next()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&v| v >= 1)
+                    .ok_or_else(|| format!("{a} needs a number >= 1"))?;
+                if a == "--threads" {
+                    o.threads = v;
+                } else {
+                    o.passes = v;
+                }
+            }
+            other => return Err(format!("bench: unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Runs the benchmarks (see the module doc).
+pub fn bench(args: &[String]) -> Result {
+    let o = parse(args)?;
+    let threads = o.threads.to_string();
+    let ours = |extra: &[&str]| -> Result {
+        let mut cmd = cargo();
+        cmd.args(["bench", "--benches"]);
+        for krate in BENCH_CRATES {
+            cmd.args(["-p", krate]);
+        }
+        cmd.arg("--").args(extra);
+        cmd.env("RAYON_NUM_THREADS", &threads)
+            .env("MATMUL_NUM_THREADS", &threads);
+        run(&mut cmd)
+    };
+    if o.quick {
+        // Criterion's --test mode runs each benchmark once: proves they work.
+        ours(&["--test"])?;
+        if o.peers {
+            peer_runs(&o, true);
+        }
+        return Ok(());
+    }
+    let mut our_passes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut peer_passes: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    let mut missing: Vec<String> = Vec::new();
+    for pass in 1..=o.passes {
+        eprintln!("bench: pass {pass}/{}", o.passes);
+        ours(&["--warm-up-time", "1", "--measurement-time", "3", "--noplot"])?;
+        for (id, secs) in criterion_medians(&target_dir().join("criterion")) {
+            our_passes.entry(id).or_default().push(secs);
+        }
+        if o.peers {
+            let (results, miss) = peer_runs(&o, false);
+            for (peer, id, secs) in results {
+                peer_passes.entry((peer, id)).or_default().push(secs);
+            }
+            for m in miss {
+                if !missing.contains(&m) {
+                    missing.push(m);
+                }
+            }
+        }
+    }
+    for peer in ["candle", "burn"] {
+        missing.push(format!(
+            "{peer}: the peer-bench crate is not built yet (planned: a crate excluded from the workspace)"
+        ));
+    }
+    report(
+        &o,
+        &our_passes,
+        &peer_passes,
+        if o.peers { &missing } else { &[] },
+    )
+}
+
+/// Every `full_id -> median seconds` criterion left under `dir`.
+fn criterion_medians(dir: &Path) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n == "new") {
+                    let bench =
+                        std::fs::read_to_string(p.join("benchmark.json")).unwrap_or_default();
+                    let est = std::fs::read_to_string(p.join("estimates.json")).unwrap_or_default();
+                    if let (Some(id), Some(ns)) = (json_str(&bench, "full_id"), median_ns(&est)) {
+                        out.push((id, ns * 1e-9));
+                    }
+                } else {
+                    stack.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The string value of `"key":"..."` in a JSON text (no escapes in our ids).
+fn json_str(text: &str, key: &str) -> Option<String> {
+    let pat = format!("\"{key}\":\"");
+    let start = text.find(&pat)? + pat.len();
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_string())
+}
+
+/// The first number after `"key":` at or after byte `from`.
+fn json_num(text: &str, key: &str, from: usize) -> Option<(f64, usize)> {
+    let pat = format!("\"{key}\":");
+    let start = text[from..].find(&pat)? + from + pat.len();
+    let rest = text[start..].trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    Some((rest[..end].parse().ok()?, start))
+}
+
+fn median_ns(est: &str) -> Option<f64> {
+    let at = est.find("\"median\":")?;
+    json_num(est, "point_estimate", at).map(|(v, _)| v)
+}
+
+/// Runs each peer script once; returns `(peer, bench id, seconds)` and the peers that
+/// could not run, with the reason.
+fn peer_runs(o: &Options, quick: bool) -> (Vec<(String, String, f64)>, Vec<String>) {
+    let scripts = [
+        ("pytorch", root().join("xtask/peers/torch_bench.py")),
+        (
+            "scikit-learn",
+            root().join("dl-classic/benches/peers/sklearn_classic.py"),
+        ),
+    ];
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for (peer, script) in scripts {
+        if !script.exists() {
+            missing.push(format!("{peer}: no script at {}", script.display()));
+            continue;
+        }
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script).arg(o.threads.to_string());
+        if quick {
+            cmd.arg("--quick");
+        }
+        let out = match cmd.output() {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let last = err.lines().last().unwrap_or("").to_string();
+                missing.push(format!("{peer}: script failed ({last})"));
+                continue;
+            }
+            Err(e) => {
+                missing.push(format!("{peer}: cannot run python3 ({e})"));
+                continue;
+            }
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        // {"results": {"id": {"median": s, ...}, ...}}
+        let Some(body) = text.find("\"results\"") else {
+            missing.push(format!("{peer}: no results in its output"));
+            continue;
+        };
+        let mut pos = body;
+        while let Some(q) = text[pos..].find("\": {\"median\":") {
+            let key_end = pos + q;
+            let key_start = text[..key_end].rfind('"').map_or(key_end, |i| i + 1);
+            let id = text[key_start..key_end].to_string();
+            if let Some((v, next)) = json_num(&text, "median", key_end) {
+                results.push((peer.to_string(), id, v));
+                pos = next;
+            } else {
+                break;
+            }
+        }
+    }
+    (results, missing)
+}
+
+fn fmt_time(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn report(
+    o: &Options,
+    ours: &BTreeMap<String, Vec<f64>>,
+    peers: &BTreeMap<(String, String), Vec<f64>>,
+    missing: &[String],
+) -> Result {
+    let out_dir = target_dir().join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Benchmark report\n\n{} threads, {} passes; medians of the per-pass medians, min-max across passes.\n\
+         Ratio = peer time / our time (above 1: we are faster).\n",
+        o.threads, o.passes
+    );
+    md += "| bench | ours | min-max | peer | peer time | ratio |\n|---|---|---|---|---|---|\n";
+    let mut json = String::from("{\"threads\": ");
+    let _ = write!(json, "{}, \"results\": [", o.threads);
+    let mut bars: Vec<(String, f64)> = Vec::new();
+    let mut first = true;
+    for (id, v) in ours {
+        let Some(s) = stat(v.clone()) else { continue };
+        let matching: Vec<(&String, Stat)> = peers
+            .iter()
+            .filter(|((_, pid), _)| pid == id)
+            .filter_map(|((peer, _), pv)| stat(pv.clone()).map(|st| (peer, st)))
+            .collect();
+        if matching.is_empty() {
+            let _ = writeln!(
+                md,
+                "| {id} | {} | {}-{} | | | |",
+                fmt_time(s.median),
+                fmt_time(s.min),
+                fmt_time(s.max)
+            );
+        }
+        for (peer, ps) in &matching {
+            let ratio = ps.median / s.median;
+            bars.push((format!("{id} vs {peer}"), ratio));
+            let _ = writeln!(
+                md,
+                "| {id} | {} | {}-{} | {peer} | {} | {ratio:.2}x |",
+                fmt_time(s.median),
+                fmt_time(s.min),
+                fmt_time(s.max),
+                fmt_time(ps.median)
+            );
+        }
+        if !first {
+            json += ", ";
+        }
+        first = false;
+        let _ = write!(
+            json,
+            "{{\"id\": \"{id}\", \"median_s\": {:e}, \"min_s\": {:e}, \"max_s\": {:e}, \"peers\": {{",
+            s.median, s.min, s.max
+        );
+        for (k, (peer, ps)) in matching.iter().enumerate() {
+            let _ = write!(
+                json,
+                "{}\"{peer}\": {{\"median_s\": {:e}, \"ratio\": {:.4}}}",
+                if k > 0 { ", " } else { "" },
+                ps.median,
+                ps.median / s.median
+            );
+        }
+        json += "}}";
+    }
+    json += "], \"missing\": [";
+    for (k, m) in missing.iter().enumerate() {
+        let _ = write!(
+            json,
+            "{}\"{}\"",
+            if k > 0 { ", " } else { "" },
+            m.replace('"', "'")
+        );
+    }
+    json += "]}\n";
+    if !missing.is_empty() {
+        md += "\nMissing peers:\n";
+        for m in missing {
+            let _ = writeln!(md, "- {m}");
+        }
+    }
+    let write = |name: &str, text: &str| -> Result {
+        let p = out_dir.join(name);
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    write("report.md", &md)?;
+    write("report.json", &json)?;
+    write("report.svg", &bar_chart(&bars))?;
+    println!("{md}");
+    println!("wrote {}/report.{{md,json,svg}}", out_dir.display());
+    Ok(())
+}
+
+/// Horizontal bars of speed-up ratios on a log scale, with the 1x line.
+fn bar_chart(bars: &[(String, f64)]) -> String {
+    let (w, row, left) = (900.0, 22.0, 430.0);
+    let h = 40.0 + row * bars.len() as f64;
+    let max = bars.iter().map(|b| b.1.log2().abs()).fold(1.0f64, f64::max);
+    let x = |r: f64| left + (w - left - 20.0) * (0.5 + r.log2() / (2.0 * max));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"18\" font-size=\"13\">peer time / our time (log scale; right of the line: we are faster)</text>\n"
+    );
+    for (i, (label, r)) in bars.iter().enumerate() {
+        let y = 30.0 + row * i as f64;
+        let (x0, x1) = (x(1.0), x(*r));
+        let color = if *r >= 1.0 { "#2ca02c" } else { "#d62728" };
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{label}</text>\n\
+             <rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"{color}\"/>\n\
+             <text x=\"{}\" y=\"{}\">{r:.2}x</text>\n",
+            left - 6.0,
+            y + 13.0,
+            x0.min(x1),
+            (x1 - x0).abs().max(1.0),
+            row - 6.0,
+            x0.max(x1) + 4.0,
+            y + 13.0
+        );
+    }
+    let _ = write!(
+        s,
+        "<line x1=\"{0}\" y1=\"25\" x2=\"{0}\" y2=\"{1}\" stroke=\"black\"/>\n</svg>\n",
+        x(1.0),
+        h - 5.0
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_criterion_and_peer_json() {
+        let bench =
+            r#"{"group_id":"train","function_id":"mlp/b64","full_id":"train/mlp/b64","title":"x"}"#;
+        assert_eq!(json_str(bench, "full_id").as_deref(), Some("train/mlp/b64"));
+        let est = r#"{"mean":{"confidence_interval":{"lower_bound":1.0},"point_estimate":5.0},"median":{"confidence_interval":{"lower_bound":2.0},"point_estimate":1149072.76,"standard_error":4.0}}"#;
+        assert_eq!(median_ns(est), Some(1149072.76));
+        assert_eq!(
+            stat(vec![3.0, 1.0, 2.0]).map(|s| (s.median, s.min, s.max)),
+            Some((2.0, 1.0, 3.0))
+        );
+        assert!(stat(Vec::new()).is_none());
+    }
+}
