@@ -210,3 +210,46 @@ fn lenet5_on_full_mnist_reaches_98_9_percent() {
     let (_, acc) = evaluate(&model, &test, &[1, 28, 28], 256).unwrap();
     assert!(acc >= 0.989, "MNIST LeNet-5 test accuracy {acc}");
 }
+
+/// Early stopping restores the weights of the epoch with the best validation loss,
+/// and the checkpoint written at that epoch holds the same weights.
+#[test]
+fn early_stopping_restores_the_best_epoch_and_checkpoints_it() {
+    let (train, val) = digits_split();
+    let small = train.subset(&(0..200).collect::<Vec<_>>()).unwrap();
+    let mut model = mlp(&[64, 128, 10], 0.0, 3);
+    let mut opt = AdamConfig::new(1e-2).build().unwrap();
+    let dir = std::env::temp_dir().join(format!("dl-optim-es-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ckpt = dir.join("best.safetensors");
+    let mut cfg = TrainerConfig {
+        epochs: 60,
+        batch_size: 32,
+        early_stopping_patience: Some(3),
+        checkpoint: Some(ckpt.clone()),
+        curves_svg: Some(dir.join("curves.svg")),
+        progress: Progress::Quiet,
+        ..Default::default()
+    };
+    let history = fit(&mut cfg, &mut model, &mut opt, Arc::new(small), Some(&val)).unwrap();
+    let best = history
+        .epochs
+        .iter()
+        .min_by(|a, b| a.val_loss.unwrap().total_cmp(&b.val_loss.unwrap()))
+        .unwrap();
+    assert!(history.epochs.len() < 60, "early stopping never triggered");
+    assert_eq!(history.epochs.len(), best.epoch + 3);
+    assert_eq!(history.restored_epoch, Some(best.epoch));
+    let (val_loss, _) = evaluate(&model, &val, &[], 256).unwrap();
+    assert!(
+        (val_loss - best.val_loss.unwrap()).abs() < 1e-6,
+        "{val_loss} vs {best:?}"
+    );
+    let mut reloaded = mlp(&[64, 128, 10], 0.0, 99);
+    dl_layers::checkpoint::load(&mut reloaded, &ckpt).unwrap();
+    let (reloaded_loss, _) = evaluate(&reloaded, &val, &[], 256).unwrap();
+    assert!((reloaded_loss - val_loss).abs() < 1e-9);
+    let svg = std::fs::read_to_string(dir.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 4);
+    std::fs::remove_dir_all(&dir).ok();
+}
