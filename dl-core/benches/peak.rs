@@ -77,7 +77,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("peak");
     let flops_per_thread = (2 * lanes() * CHAINS * ITERS) as u64;
     group.throughput(Throughput::Elements(flops_per_thread));
-    group.bench_function("fma_f32/1thread", |b| b.iter(|| fma_loop(std::hint::black_box(1.0))));
+    group.bench_function("fma_f32/1thread", |b| {
+        b.iter(|| fma_loop(std::hint::black_box(1.0)))
+    });
     group.throughput(Throughput::Elements(flops_per_thread * threads as u64));
     group.bench_function(format!("fma_f32/{threads}threads"), |b| {
         b.iter(|| {
@@ -85,7 +87,10 @@ fn bench(c: &mut Criterion) {
                 let handles: Vec<_> = (0..threads)
                     .map(|t| s.spawn(move || fma_loop(std::hint::black_box(t as f32))))
                     .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f32>()
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(0.0))
+                    .sum::<f32>()
             })
         })
     });
