@@ -8,11 +8,11 @@
 //! - `nostd`: builds every no_std crate for `thumbv7em-none-eabihf` with default
 //!   features off (installing the target with rustup if missing).
 //! - `bench [--quick]`: the criterion benchmarks.
-//! - `demo`: the main demo.
-
-mod firmware;
+//! - `demo`: the main demo (desktop training, export, the emulated microcontroller).
+//! - `qemu [--bless]`, `size`: the firmware under QEMU, and its footprint.
 
 mod bench;
+mod firmware;
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -72,7 +72,9 @@ fn print_help() {
          test           the whole test suite\n  \
          nostd          build the no_std crates for {EMBEDDED_TARGET}\n  \
          bench [--quick] [--peers] [--threads N] [--passes P]\n                 benchmarks, side by side with PyTorch/scikit-learn (--peers)\n  \
-         demo           the main demo"
+         demo           the main demo\n  \
+         qemu [--bless] run the firmware under QEMU against its golden logs and budget\n  \
+         size           flash and RAM of the firmware by section"
     );
 }
 
@@ -113,6 +115,7 @@ fn ci() -> Result {
     ]))?;
     test()?;
     nostd()?;
+    firmware::qemu(&[])?;
     bench::bench(&["--quick".to_string()])
 }
 
@@ -159,6 +162,7 @@ fn nostd() -> Result {
 }
 
 fn demo() -> Result {
+    // 1. Train the digits MLP on the desktop (curves as SVG).
     run(cargo().args([
         "run",
         "--release",
@@ -168,5 +172,29 @@ fn demo() -> Result {
         "mlp",
         "--",
         "digits",
-    ]))
+    ]))?;
+    // 2. Train the small MLP the microcontroller runs, and export its checkpoint,
+    //    held-out samples and desktop predictions into the firmware's model folder.
+    run(cargo().args([
+        "run",
+        "--release",
+        "-p",
+        "dl-optim",
+        "--example",
+        "digits_export",
+    ]))?;
+    // 3. Run it on the emulated Cortex-M4F: inference from flash, then on-device training.
+    if Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        firmware::qemu(&[])
+    } else {
+        eprintln!(
+            "demo: qemu-system-arm is not installed, so the microcontroller half is skipped \
+             (apt-get install qemu-system-arm, then `cargo xtask qemu`)"
+        );
+        Ok(())
+    }
 }

@@ -1,0 +1,51 @@
+//! The digits the firmware classifies and trains on, and the desktop's answers, all
+//! stored in flash (the `.samples` section, so size reports can leave them out).
+//!
+//! Written by `cargo run --release -p dl-optim --example digits_export` into
+//! `model/`: raw bytes, one per pixel (0..=16, an 8x8 image row by row) or per label
+//! (0..=9). The held-out set is the 30% test part of a stratified split (seed 0) of
+//! the bundled digits; the desktop never trained on it.
+
+/// Pixels per image.
+pub const PIXELS: usize = 64;
+/// Number of classes.
+pub const CLASSES: usize = 10;
+/// Held-out test samples.
+pub const N_TEST: usize = 544;
+/// Training samples for on-device training (20 per class).
+pub const N_TRAIN: usize = 200;
+
+/// Pixel intensities run 0..=16; inputs are `pixel / 16` (exact in f32), as on the
+/// desktop.
+pub const PIXEL_SCALE: f32 = 1.0 / 16.0;
+
+macro_rules! model_file {
+    ($name:literal) => {
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/model/", $name))
+    };
+}
+
+/// Held-out images, `N_TEST` rows of `PIXELS` bytes.
+#[link_section = ".samples.test_x"]
+pub static TEST_X: [u8; N_TEST * PIXELS] = *model_file!("test_x.bin");
+/// Held-out labels.
+#[link_section = ".samples.test_y"]
+pub static TEST_Y: [u8; N_TEST] = *model_file!("test_y.bin");
+/// What the desktop model predicted for each held-out image.
+#[link_section = ".samples.test_pred"]
+pub static DESKTOP_PRED: [u8; N_TEST] = *model_file!("test_pred.bin");
+/// Training images for on-device training, `N_TRAIN` rows of `PIXELS` bytes.
+#[link_section = ".samples.train_x"]
+pub static TRAIN_X: [u8; N_TRAIN * PIXELS] = *model_file!("train_x.bin");
+/// Training labels.
+#[link_section = ".samples.train_y"]
+pub static TRAIN_Y: [u8; N_TRAIN] = *model_file!("train_y.bin");
+
+/// Image `i` of `images` (rows of [`PIXELS`] bytes) scaled into `out` (its first
+/// [`PIXELS`] values).
+pub fn scaled_image(images: &[u8], i: usize, out: &mut [f32]) {
+    let row = &images[i * PIXELS..(i + 1) * PIXELS];
+    for (o, &p) in out.iter_mut().zip(row) {
+        *o = p as f32 * PIXEL_SCALE;
+    }
+}
