@@ -5,7 +5,10 @@
 //! [`Linear`], [`Activation`]s, [`Flatten`], [`Dropout`], [`BatchNorm`],
 //! [`LayerNorm`], [`Conv2d`], [`Pool2d`] (max, average, global average),
 //! [`ResidualBlock`] and the [`resnet`] constructors, and safetensors
-//! [`checkpoint`]s. Initialization follows PyTorch's defaults.
+//! [`checkpoint`]s. Sequence layers: [`Recurrent`] (RNN, LSTM, GRU in PyTorch's
+//! layout), [`Bidirectional`], [`Embedding`], [`MultiheadAttention`],
+//! [`PositionalEncoding`] and the [`transformer`] blocks. Initialization follows
+//! PyTorch's defaults.
 //!
 //! It does not train (dl-optim has optimizers, schedules and the `Trainer`).
 //!
@@ -36,25 +39,46 @@ extern crate alloc;
 extern crate std;
 
 pub mod activation;
+pub mod attention;
+pub mod bidirectional;
 pub mod checkpoint;
 pub mod conv;
 pub mod dropout;
+pub mod embedding;
 pub mod error;
+pub mod gru;
 pub mod linear;
+pub mod lstm;
 pub mod module;
 pub mod norm;
 pub mod pool;
+pub mod positional;
 pub mod residual;
 pub mod resnet;
+pub mod rnn;
 pub mod sequential;
+pub mod transformer;
 
 pub use activation::{Activation, Flatten};
+pub use attention::{
+    attention_weights, per_position, scaled_dot_product_attention, AttentionMask,
+    MultiheadAttention,
+};
+pub use bidirectional::Bidirectional;
 pub use conv::{Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use error::{Error, Result};
+pub use gru::Gru;
 pub use linear::{Linear, LinearConfig};
+pub use lstm::Lstm;
 pub use module::{predict, Ctx, Entry, EntryMut, Module, Path};
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::Pool2d;
+pub use positional::PositionalEncoding;
 pub use residual::ResidualBlock;
+pub use rnn::{
+    CellKind, Nonlinearity, Recurrent, RecurrentConfig, Rnn, SeqOptions, SeqOutput, SequenceLayer,
+};
 pub use sequential::Sequential;
+pub use transformer::{CausalTransformer, EncoderBlock, TransformerConfig, TransformerEncoder};
