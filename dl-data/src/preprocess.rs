@@ -46,7 +46,7 @@ impl<T: Scalar> Affine<T> {
 
     fn check(&self, op: &'static str, len: usize) -> Result<()> {
         let cols = self.n_features();
-        if cols == 0 || len % cols != 0 {
+        if cols == 0 || !len.is_multiple_of(cols) {
             return Err(Error::LengthMismatch {
                 op,
                 what: "data (must be whole rows of the fitted feature count)",
