@@ -18,8 +18,8 @@
 //! between steps), [`Graph::input_ref`] reads inputs in place, parameter gradients
 //! are accumulated straight into the [`Param`] (no copy), and
 //! [`Param::zero_grad`] is O(1) (the next backward overwrites instead of adding).
-//! A training step on a reused tape therefore allocates nothing after the first,
-//! apart from matrixmultiply's packing buffer inside dl-core's gemm.
+//! A training step on a reused tape therefore allocates nothing after the first
+//! (dl-core's gemm keeps its packing buffers per thread under `std`).
 //!
 //! Needs the `alloc` feature (on by default through `std`); without it the crate is
 //! empty.

@@ -1,10 +1,11 @@
 //! Criterion benches of the heavy kernels. Throughput is counted in floating-point
 //! operations, so criterion's "elem/s" reads as FLOP/s (e.g. `Gelem/s` = GFLOP/s).
 //!
-//! - `gemm/f32/{64,256,1024}`: square sgemm through `dl_core::gemm::gemm`
-//!   (2 n^3 flops), next to `gemm/matrixmultiply_sgemm/1024`, matrixmultiply called
-//!   directly (our wrapper should cost nothing), and `gemm/fallback_f32/256`, the
-//!   allocation-free loop used without `alloc`.
+//! - `gemm/f32/{64,256,1024}`: square sgemm through `dl_core::gemm::gemm` (2 n^3
+//!   flops), and `gemm/f32/mlp_*`: an MLP layer at batch 64 (784 -> 128) forward and
+//!   its two backward products; each next to `gemm/matrixmultiply_sgemm/*`, the same
+//!   product through matrixmultiply, and `gemm/fallback_f32/256`, the allocation-free
+//!   loop used without `alloc`. `benches/peak.rs` measures the FMA peak they compare to.
 //! - `conv2d/f32/*`: input `[64, 32, 32, 32]`, weight `[64, 32, 3, 3]`, padding 1
 //!   (2 N C_out OH OW C_in kh kw flops for each pass), serial and rayon-parallel.
 //!
@@ -24,21 +25,34 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|_| rng.uniform(-1.0f32, 1.0)).collect()
 }
 
+/// Square and MLP-shaped products through our gemm, each next to the same product
+/// through matrixmultiply (called directly, transposes as strides), in one group so
+/// they run interleaved in the same session on the same (shared, noisy) machine.
 fn bench_gemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemm");
     group.sample_size(20);
-    for n in [64usize, 256, 1024] {
-        let (a, b) = (random(n * n, 1), random(n * n, 2));
-        let mut out = vec![0.0f32; n * n];
-        group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
-        group.bench_function(BenchmarkId::new("f32", n), |bench| {
+    // (label, trans_a, trans_b, m, n, k): squares, then an MLP 784-128 layer at batch
+    // 64: forward X W, and the backward passes dW = X^T dY and dX = dY W^T.
+    let shapes: [(&str, bool, bool, usize, usize, usize); 6] = [
+        ("64", false, false, 64, 64, 64),
+        ("256", false, false, 256, 256, 256),
+        ("1024", false, false, 1024, 1024, 1024),
+        ("mlp_64x784x128", false, false, 64, 128, 784),
+        ("mlp_dw_784x64x128", true, false, 784, 128, 64),
+        ("mlp_dx_64x128x784", false, true, 64, 784, 128),
+    ];
+    for (label, ta, tb, m, n, k) in shapes {
+        let (a, b) = (random(m * k, 1), random(k * n, 2));
+        let mut out = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        group.bench_function(BenchmarkId::new("f32", label), |bench| {
             bench.iter(|| {
                 gemm(
-                    false,
-                    false,
+                    ta,
+                    tb,
+                    m,
                     n,
-                    n,
-                    n,
+                    k,
                     1.0,
                     black_box(&a),
                     black_box(&b),
@@ -48,42 +62,43 @@ fn bench_gemm(c: &mut Criterion) {
                 .unwrap()
             })
         });
-        if n == 1024 {
-            group.bench_function(BenchmarkId::new("matrixmultiply_sgemm", n), |bench| {
-                bench.iter(|| {
-                    let (a, b) = (black_box(&a), black_box(&b));
-                    // SAFETY: a, b and out each hold n * n elements, row-major with
-                    // row stride n; out does not alias a or b.
-                    unsafe {
-                        matrixmultiply::sgemm(
-                            n,
-                            n,
-                            n,
-                            1.0,
-                            a.as_ptr(),
-                            n as isize,
-                            1,
-                            b.as_ptr(),
-                            n as isize,
-                            1,
-                            0.0,
-                            out.as_mut_ptr(),
-                            n as isize,
-                            1,
-                        )
-                    }
-                })
-            });
-        }
-        if n == 256 {
-            group.bench_function(BenchmarkId::new("fallback_f32", n), |bench| {
+        group.bench_function(BenchmarkId::new("matrixmultiply_sgemm", label), |bench| {
+            let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
+            let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+            bench.iter(|| {
+                let (a, b) = (black_box(&a), black_box(&b));
+                // SAFETY: a holds m * k and b k * n elements, addressed through the
+                // strides of their (possibly transposed) row-major layouts; out holds
+                // m * n elements with row stride n and does not alias a or b.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rsa as isize,
+                        csa as isize,
+                        b.as_ptr(),
+                        rsb as isize,
+                        csb as isize,
+                        0.0,
+                        out.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                }
+            })
+        });
+        if label == "256" {
+            group.bench_function(BenchmarkId::new("fallback_f32", label), |bench| {
                 bench.iter(|| {
                     gemm_fallback(
-                        false,
-                        false,
+                        ta,
+                        tb,
+                        m,
                         n,
-                        n,
-                        n,
+                        k,
                         1.0,
                         black_box(&a),
                         black_box(&b),

@@ -1,11 +1,18 @@
 //! General matrix multiplication on row-major slices:
 //! `C = alpha * op(A) op(B) + beta * C`, where `op(X)` is `X` or `X^T`.
 //!
-//! With the `alloc` feature the work goes to matrixmultiply (packed, SIMD micro-kernels;
-//! under `std` also runtime AVX/FMA/AVX-512 dispatch and threads). Transposes are passed
-//! to it as strides, so nothing is copied. Without `alloc` (matrixmultiply allocates its
-//! packing buffer) [`gemm`] runs [`gemm_fallback`], a cache-blocked loop that allocates
-//! nothing: slower, but enough for the small models a microcontroller runs.
+//! With the `alloc` feature, [`gemm`] is a packed, cache-blocked product in the style
+//! of BLIS: blocks of A and B are copied ("packed") into buffers laid out for a
+//! register-tiled micro-kernel, which does the arithmetic in SIMD registers (AVX-512F
+//! or AVX2+FMA on x86-64, picked at run time under `std`; portable code elsewhere).
+//! Transposes are read through strides while packing, so nothing else is copied.
+//! Under `std` the packing buffers are kept and reused, so once a product of some size
+//! has been done, later ones up to that size allocate nothing; large products are
+//! split into blocks of C run on a few persistent helper threads (the result does not
+//! depend on how many). With `alloc` but not `std` the buffers are allocated
+//! per call. Without `alloc`, [`gemm`] runs [`gemm_fallback`], a cache-blocked loop
+//! that allocates nothing: slower, but enough for the small models a microcontroller
+//! runs.
 //!
 //! ```
 //! use dl_core::gemm::gemm;
@@ -20,6 +27,19 @@
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 
+#[cfg(feature = "alloc")]
+mod driver;
+#[cfg(feature = "alloc")]
+mod kernel;
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+mod kernel_x86;
+#[cfg(feature = "alloc")]
+mod pack;
+#[cfg(feature = "std")]
+mod pool;
+#[cfg(feature = "alloc")]
+mod view;
+
 /// `C = alpha * op(A) op(B) + beta * C` on contiguous row-major buffers.
 ///
 /// Shapes: `C` is `m x n`; `op(A)` is `m x k`, stored as `m x k` (or `k x m` when
@@ -28,8 +48,8 @@ use crate::scalar::Scalar;
 /// (NaN or infinity in it does not leak into the result); any of `m`, `n`, `k` may be 0
 /// (`k == 0` leaves `C = beta * C`).
 ///
-/// Uses matrixmultiply under `alloc`, else [`gemm_fallback`]; allocates nothing
-/// itself (matrixmultiply allocates its packing buffer).
+/// Uses the packed product under `alloc` (allocation-free once warm under `std`, see
+/// the module doc), else [`gemm_fallback`].
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<T: Scalar>(
     trans_a: bool,
@@ -45,40 +65,10 @@ pub fn gemm<T: Scalar>(
 ) -> Result<()> {
     check_gemm_lengths(m, n, k, a.len(), b.len(), c.len())?;
     #[cfg(feature = "alloc")]
-    {
-        // Row-major storage as (row stride, column stride) of op(X): a transpose just
-        // swaps the two.
-        let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
-        let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
-        // SAFETY: the lengths were checked above, so every element the sizes and
-        // strides address lies inside `a`, `b` and `c`; a slice never exceeds
-        // isize::MAX bytes, so the strides fit in isize; `c` is a unique borrow and
-        // cannot alias `a` or `b`. matrixmultiply returns before touching memory when
-        // m, n or k is 0 (it then only scales C, which is in bounds).
-        unsafe {
-            T::gemm_raw(
-                m,
-                k,
-                n,
-                alpha,
-                a.as_ptr(),
-                rsa as isize,
-                csa as isize,
-                b.as_ptr(),
-                rsb as isize,
-                csb as isize,
-                beta,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-        Ok(())
-    }
+    driver::gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
     #[cfg(not(feature = "alloc"))]
-    {
-        gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, b, beta, c)
-    }
+    fallback_unchecked(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+    Ok(())
 }
 
 /// `c = a b` with `a` of shape `m x k`, `b` of shape `k x n` and `c` of shape `m x n`
@@ -197,9 +187,27 @@ pub fn gemm_fallback<T: Scalar>(
     c: &mut [T],
 ) -> Result<()> {
     check_gemm_lengths(m, n, k, a.len(), b.len(), c.len())?;
+    fallback_unchecked(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+    Ok(())
+}
+
+/// [`gemm_fallback`] after its length checks.
+#[allow(clippy::too_many_arguments)]
+fn fallback_unchecked<T: Scalar>(
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
+) {
     scale_by_beta(c, beta);
     if m == 0 || n == 0 || k == 0 {
-        return Ok(());
+        return;
     }
     // op(A)[i, p]
     let a_at = |i: usize, p: usize| if trans_a { a[p * m + i] } else { a[i * k + p] };
@@ -241,7 +249,6 @@ pub fn gemm_fallback<T: Scalar>(
             }
         }
     }
-    Ok(())
 }
 
 /// `c = beta * c`, writing exact zeros when `beta == 0` (BLAS convention: C is then

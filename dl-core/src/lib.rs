@@ -9,7 +9,7 @@
 //! models. Every kernel takes input slices, sizes and a caller-owned output buffer, so
 //! the same code serves a microcontroller (no heap) and a desktop (threads, SIMD).
 //!
-//! Features: `alloc` (owned `Tensor`; gemm through matrixmultiply), `std` (default;
+//! Features: `alloc` (owned `Tensor`; packed SIMD gemm), `std` (default;
 //! implies `alloc`; threaded gemm with runtime SIMD dispatch and batch-parallel conv).
 //!
 //! ```

@@ -123,7 +123,14 @@ fn test() -> Result {
     run(cargo().args(["test", "--workspace"]))?;
     // Training to real accuracy only makes sense with optimizations on.
     run(cargo().args(["test", "--release", "-p", "dl-optim", "--test", "accuracy"]))?;
-    run(cargo().args(["test", "--release", "-p", "dl-layers", "--test", "sequence_tasks"]))
+    run(cargo().args([
+        "test",
+        "--release",
+        "-p",
+        "dl-layers",
+        "--test",
+        "sequence_tasks",
+    ]))
 }
 
 fn ensure_target(target: &str) -> Result {
