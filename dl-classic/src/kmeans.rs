@@ -9,6 +9,12 @@
 //! - Stops when no label changes, or when the squared centre shift falls to
 //!   `tol * mean_j var(x_j)` (scikit-learn's tolerance), or after `max_iter`.
 //! - An empty cluster is re-seeded with the sample farthest from its centre.
+//!
+//! Speed: each assignment pass measures a row against a block of 8 centres at once
+//! (feature-major centres, vectorized across centres; AVX2 when the CPU has it) and
+//! accumulates the new centres' sums in the same pass; under `std` the rows are
+//! split into fixed chunks over rayon's threads, whose partial sums are combined in
+//! chunk order, so results do not depend on the number of threads.
 
 use crate::error::{check_predict, param, Error, Result};
 use crate::pca::check_unsupervised_y;
@@ -126,11 +132,65 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Nearest centre (squared distance, index), the lower index on ties.
-fn nearest(row: &[f64], centers: &[f64], d: usize) -> (f64, usize) {
+/// Centres handled together by [`nearest`]: one block's squared distances live in
+/// this many accumulators, which the compiler keeps in vector registers.
+const LANES: usize = 8;
+
+/// Rows per unit of parallel work. Fixed (not derived from the thread count), and
+/// partial results are combined in chunk order, so every result is the same
+/// whatever the number of threads.
+const CHUNK: usize = 4096;
+
+/// Centres rearranged for [`nearest`]: blocks of [`LANES`] centres, each block
+/// feature-major (`d x LANES`), the last block padded with `+inf` centres (at
+/// infinite distance from every row, so never nearest).
+struct Packed {
+    data: Vec<f64>,
+    k: usize,
+    d: usize,
+}
+
+impl Packed {
+    fn new(centers: &[f64], d: usize) -> Self {
+        let k = centers.len() / d;
+        let blocks = k.div_ceil(LANES);
+        let mut data = vec![f64::INFINITY; blocks * d * LANES];
+        for (c, ctr) in centers.chunks_exact(d).enumerate() {
+            let block = &mut data[(c / LANES) * d * LANES..];
+            for (j, &v) in ctr.iter().enumerate() {
+                block[j * LANES + c % LANES] = v;
+            }
+        }
+        Packed { data, k, d }
+    }
+}
+
+/// Squared distances from `row` to every packed centre, into `out` (length
+/// `blocks * LANES`). Each distance is summed over features in order, exactly as
+/// [`sq_dist`] does, so results do not depend on the packing; the loop runs across
+/// the centres of a block, which vectorizes without a horizontal sum.
+#[inline(always)]
+fn centre_dists(row: &[f64], p: &Packed, out: &mut [f64]) {
+    for (block, o) in p
+        .data
+        .chunks_exact(p.d * LANES)
+        .zip(out.chunks_exact_mut(LANES))
+    {
+        let mut acc = [0.0f64; LANES];
+        for (&x, c) in row.iter().zip(block.chunks_exact(LANES)) {
+            for l in 0..LANES {
+                let t = x - c[l];
+                acc[l] += t * t;
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
+/// The smallest distance and its index, the lower index on ties.
+fn argmin(dists: &[f64]) -> (f64, usize) {
     let mut best = (f64::INFINITY, 0);
-    for (c, ctr) in centers.chunks_exact(d).enumerate() {
-        let dist = sq_dist(row, ctr);
+    for (c, &dist) in dists.iter().enumerate() {
         if dist < best.0 {
             best = (dist, c);
         }
@@ -138,7 +198,145 @@ fn nearest(row: &[f64], centers: &[f64], d: usize) -> (f64, usize) {
     best
 }
 
-/// Greedy k-means++ seeding.
+/// Calls `f(i, distances of row i to the k centres)` for each row of `rows`; under
+/// `std` on x86-64 with AVX2 the distance loop is compiled for 4-lane vectors (the
+/// same operations in the same order, so the same results).
+fn centre_dists_rows(rows: &[f64], p: &Packed, f: impl FnMut(usize, &[f64])) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked on the line above).
+        unsafe { centre_dists_rows_avx2(rows, p, f) };
+        return;
+    }
+    centre_dists_rows_body(rows, p, f);
+}
+
+/// [`centre_dists_rows_body`] compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn centre_dists_rows_avx2(rows: &[f64], p: &Packed, f: impl FnMut(usize, &[f64])) {
+    centre_dists_rows_body(rows, p, f);
+}
+
+/// Rows measured together by [`centre_dists_rows_body`]: their distance sums are
+/// independent dependency chains, so the adds overlap instead of waiting on each
+/// other (each distance is still summed over features in order).
+const ROWS: usize = 4;
+
+#[inline(always)]
+fn centre_dists_rows_body(rows: &[f64], p: &Packed, mut f: impl FnMut(usize, &[f64])) {
+    let d = p.d;
+    let width = p.k.div_ceil(LANES) * LANES;
+    let mut buf = vec![0.0; ROWS * width];
+    let groups = rows.chunks_exact(ROWS * d);
+    let tail = groups.remainder();
+    for (g, group) in groups.enumerate() {
+        for (b, block) in p.data.chunks_exact(d * LANES).enumerate() {
+            let mut acc = [[0.0f64; LANES]; ROWS];
+            for (j, c) in block.chunks_exact(LANES).enumerate() {
+                for r in 0..ROWS {
+                    let x = group[r * d + j];
+                    for l in 0..LANES {
+                        let t = x - c[l];
+                        acc[r][l] += t * t;
+                    }
+                }
+            }
+            for r in 0..ROWS {
+                buf[r * width + b * LANES..r * width + (b + 1) * LANES].copy_from_slice(&acc[r]);
+            }
+        }
+        for r in 0..ROWS {
+            f(g * ROWS + r, &buf[r * width..r * width + p.k]);
+        }
+    }
+    let first = (rows.len() - tail.len()) / d;
+    for (i, row) in tail.chunks_exact(d).enumerate() {
+        centre_dists(row, p, &mut buf[..width]);
+        f(first + i, &buf[..p.k]);
+    }
+}
+
+/// Runs `f(chunk index, rows of the chunk)` on consecutive chunks of
+/// [`CHUNK`] rows of `x` (in parallel under `std`) and returns the results in chunk
+/// order.
+fn map_chunks<R: Send>(
+    x: &[f64],
+    d: usize,
+    f: impl Fn(usize, &[f64]) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(feature = "std")]
+    {
+        use rayon::prelude::*;
+        x.par_chunks(CHUNK * d)
+            .enumerate()
+            .map(|(c, rows)| f(c, rows))
+            .collect()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        x.chunks(CHUNK * d)
+            .enumerate()
+            .map(|(c, rows)| f(c, rows))
+            .collect()
+    }
+}
+
+/// [`map_chunks`] that also hands each chunk its slices of two per-row buffers.
+fn map_chunks_mut<A: Send, B: Send, R: Send>(
+    x: &[f64],
+    d: usize,
+    a: &mut [A],
+    b: &mut [B],
+    f: impl Fn(&[f64], &mut [A], &mut [B]) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(feature = "std")]
+    {
+        use rayon::prelude::*;
+        x.par_chunks(CHUNK * d)
+            .zip(a.par_chunks_mut(CHUNK))
+            .zip(b.par_chunks_mut(CHUNK))
+            .map(|((rows, a), b)| f(rows, a, b))
+            .collect()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        x.chunks(CHUNK * d)
+            .zip(a.chunks_mut(CHUNK))
+            .zip(b.chunks_mut(CHUNK))
+            .map(|((rows, a), b)| f(rows, a, b))
+            .collect()
+    }
+}
+
+/// `f(rows of the chunk, its slice of a)` on each chunk (in parallel under `std`).
+fn for_chunks_mut<A: Send>(
+    x: &[f64],
+    d: usize,
+    a: &mut [A],
+    f: impl Fn(&[f64], &mut [A]) + Sync + Send,
+) {
+    #[cfg(feature = "std")]
+    {
+        use rayon::prelude::*;
+        x.par_chunks(CHUNK * d)
+            .zip(a.par_chunks_mut(CHUNK))
+            .for_each(|(rows, a)| f(rows, a));
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        x.chunks(CHUNK * d)
+            .zip(a.chunks_mut(CHUNK))
+            .for_each(|(rows, a)| f(rows, a));
+    }
+}
+
+/// Greedy k-means++ seeding. The `2 + ln k` candidates of a step are all drawn
+/// first (each draw depends only on the current `D^2`), then scored in one pass
+/// over the data.
 pub(crate) fn plus_plus(x: &[f64], n: usize, d: usize, k: usize, rng: &mut Rng) -> Vec<f64> {
     let mut centers = Vec::with_capacity(k * d);
     let first = rng.below(n);
@@ -149,39 +347,101 @@ pub(crate) fn plus_plus(x: &[f64], n: usize, d: usize, k: usize, rng: &mut Rng) 
         .collect();
     let mut pot: f64 = closest.iter().sum();
     let trials = 2 + libm::log(k as f64) as usize;
-    let mut cand_dist = vec![0.0; n];
-    let mut best_dist = vec![0.0; n];
+    let mut cands = Vec::with_capacity(trials);
+    let mut cand_rows = Vec::with_capacity(trials * d);
+    let mut cumulative = vec![0.0; n];
     for _ in 1..k {
-        let mut best: Option<(f64, usize)> = None;
+        cands.clear();
+        cand_rows.clear();
+        // Running sums of D^2, so each draw is a binary search.
+        let mut acc = 0.0;
+        for (c, &v) in cumulative.iter_mut().zip(&closest) {
+            acc += v;
+            *c = acc;
+        }
         for _ in 0..trials {
-            // Draw a sample with probability proportional to its D^2.
+            // A sample with probability proportional to its D^2: the first whose
+            // running sum exceeds the target.
             let target = rng.next_f64() * pot;
-            let mut acc = 0.0;
-            let mut cand = n - 1;
-            for (i, &c) in closest.iter().enumerate() {
-                acc += c;
-                if acc > target {
-                    cand = i;
-                    break;
+            let cand = cumulative.partition_point(|&c| c <= target).min(n - 1);
+            cands.push(cand);
+            cand_rows.extend_from_slice(&x[cand * d..(cand + 1) * d]);
+        }
+        // Potential of each candidate: sum_i min(D^2_i, ||x_i - c||^2), summed per
+        // chunk, then over chunks in order.
+        let packed = Packed::new(&cand_rows, d);
+        let closest_ref = &closest;
+        let partial = map_chunks(x, d, |chunk, rows| {
+            let mut p = vec![0.0; trials];
+            let closest = &closest_ref[chunk * CHUNK..];
+            centre_dists_rows(rows, &packed, |i, dists| {
+                for (pt, &dist) in p.iter_mut().zip(dists) {
+                    *pt += closest[i].min(dist);
                 }
-            }
-            let cr = &x[cand * d..(cand + 1) * d];
-            let mut p = 0.0;
-            for (i, r) in x.chunks_exact(d).enumerate() {
-                cand_dist[i] = closest[i].min(sq_dist(r, cr));
-                p += cand_dist[i];
-            }
-            if best.is_none_or(|(bp, _)| p < bp) {
-                best = Some((p, cand));
-                best_dist.copy_from_slice(&cand_dist);
+            });
+            p
+        });
+        let mut best = (f64::INFINITY, 0);
+        for t in 0..trials {
+            let p: f64 = partial.iter().map(|v| v[t]).sum();
+            if p < best.0 {
+                best = (p, t);
             }
         }
-        let (p, cand) = best.unwrap_or((pot, 0));
-        centers.extend_from_slice(&x[cand * d..(cand + 1) * d]);
-        closest.copy_from_slice(&best_dist);
+        let (p, t) = if best.0.is_finite() { best } else { (pot, 0) };
+        let cr = &cand_rows[t * d..(t + 1) * d];
+        centers.extend_from_slice(cr);
+        for_chunks_mut(x, d, &mut closest, |rows, closest| {
+            for (c, r) in closest.iter_mut().zip(rows.chunks_exact(d)) {
+                *c = c.min(sq_dist(r, cr));
+            }
+        });
         pot = p;
     }
     centers
+}
+
+/// One assignment pass: labels and distances of every row, and per chunk the
+/// per-cluster sums and counts and whether any label changed.
+fn assign(
+    x: &[f64],
+    d: usize,
+    centers: &[f64],
+    labels: &mut [usize],
+    dists: &mut [f64],
+) -> (Vec<f64>, Vec<usize>, bool) {
+    let k = centers.len() / d;
+    let packed = Packed::new(centers, d);
+    let partial = map_chunks_mut(x, d, labels, dists, |rows, labels, dists| {
+        let mut sums = vec![0.0; k * d];
+        let mut counts = vec![0usize; k];
+        let mut changed = false;
+        centre_dists_rows(rows, &packed, |i, all| {
+            let (dist, c) = argmin(all);
+            dists[i] = dist;
+            if labels[i] != c {
+                labels[i] = c;
+                changed = true;
+            }
+            counts[c] += 1;
+            for (s, v) in sums[c * d..(c + 1) * d]
+                .iter_mut()
+                .zip(&rows[i * d..(i + 1) * d])
+            {
+                *s += v;
+            }
+        });
+        (sums, counts, changed)
+    });
+    let mut sums = vec![0.0; k * d];
+    let mut counts = vec![0usize; k];
+    let mut changed = false;
+    for (s, c, ch) in partial {
+        sums.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
+        counts.iter_mut().zip(&c).for_each(|(a, b)| *a += b);
+        changed |= ch;
+    }
+    (sums, counts, changed)
 }
 
 /// One Lloyd run from `centers`: returns (labels, inertia, iterations).
@@ -196,30 +456,12 @@ pub(crate) fn lloyd(
     let k = centers.len() / d;
     let mut labels = vec![usize::MAX; n];
     let mut dists = vec![0.0; n];
-    let mut sums = vec![0.0; k * d];
-    let mut counts = vec![0usize; k];
     let mut iters = 0;
     for it in 0..max_iter {
         iters = it + 1;
-        let mut changed = false;
-        for (i, r) in x.chunks_exact(d).enumerate() {
-            let (dist, c) = nearest(r, centers, d);
-            dists[i] = dist;
-            if labels[i] != c {
-                labels[i] = c;
-                changed = true;
-            }
-        }
+        let (mut sums, mut counts, changed) = assign(x, d, centers, &mut labels, &mut dists);
         if !changed {
             break;
-        }
-        sums.iter_mut().for_each(|v| *v = 0.0);
-        counts.iter_mut().for_each(|v| *v = 0);
-        for (i, r) in x.chunks_exact(d).enumerate() {
-            counts[labels[i]] += 1;
-            for j in 0..d {
-                sums[labels[i] * d + j] += r[j];
-            }
         }
         for c in 0..k {
             if counts[c] == 0 {
@@ -243,12 +485,8 @@ pub(crate) fn lloyd(
         }
     }
     // Final assignment against the final centres.
-    let mut inertia = 0.0;
-    for (i, r) in x.chunks_exact(d).enumerate() {
-        let (dist, c) = nearest(r, centers, d);
-        labels[i] = c;
-        inertia += dist;
-    }
+    assign(x, d, centers, &mut labels, &mut dists);
+    let inertia = dists.iter().sum();
     (labels, inertia, iters)
 }
 
@@ -307,13 +545,9 @@ impl<T: Scalar> Predict<T, usize> for FittedKMeans<T> {
         check_predict(x, self.n_features, out.len(), "KMeans::predict")?;
         let d = self.n_features;
         let c: Vec<f64> = self.centroids.iter().map(|v| v.to_f64_lossless()).collect();
-        let mut row = vec![0.0; d];
-        for (r, o) in x.iter_rows().zip(out.iter_mut()) {
-            for (a, b) in row.iter_mut().zip(r) {
-                *a = b.to_f64_lossless();
-            }
-            *o = nearest(&row, &c, d).1;
-        }
+        let packed = Packed::new(&c, d);
+        let xf: Vec<f64> = x.data().iter().map(|v| v.to_f64_lossless()).collect();
+        centre_dists_rows(&xf, &packed, |i, dists| out[i] = argmin(dists).1);
         Ok(())
     }
 }

@@ -6,8 +6,9 @@
 //!   if any neighbour is at distance 0 only those vote (scikit-learn's rule).
 //! - Ties between equidistant neighbours keep the lower training index; ties between
 //!   classes go to the smaller class label (scikit-learn's `mode` / `argmax`).
-//! - Search is brute force (every distance computed, a block of queries at a time
-//!   with dl-core's `distance::pairwise`), or a KD-tree, which returns the
+//! - Search is brute force (every distance computed, a tile of queries x training
+//!   rows at a time, through GEMM for L2 and dl-core's `distance::pairwise`
+//!   otherwise, keeping each query's `k` best while scanning), or a KD-tree, which returns the
 //!   same neighbours and pays off in low dimensions (`Algorithm::Auto` picks it when
 //!   `d <= 12` and there are more than 64 training rows).
 //!
@@ -158,6 +159,186 @@ pub struct FittedKNeighborsClassifier<T> {
     classes: Vec<usize>,
     n_features: usize,
     tree: Option<KdTree<T>>,
+    /// Squared norms of the training rows (brute-force L2 only, else empty).
+    sq_norms: Vec<T>,
+}
+
+/// Training rows per distance tile of brute-force search.
+const TRAIN_CHUNK: usize = 512;
+/// Queries per distance tile of brute-force search.
+const QUERY_BLOCK: usize = 512;
+
+/// From this many features on, L1 tiles use [`l1_tile`] (register-blocked);
+/// below, dl-core's `pairwise`.
+const L1_MIN_DIM: usize = 64;
+
+/// Features per pass of [`l1_tile`]: the queries' slices of this width stay in L2
+/// while every training pair passes over them.
+const L1_KC: usize = 256;
+/// Lanes of one accumulator (8 f32 = one AVX2 register).
+const L1_LANES: usize = 8;
+
+/// `tile[i * tc + j] = sum_f |q_i[f] - t_j[f]|` for the rows of `q` and `t` (`d`
+/// columns each). Four queries against two training rows at a time, so each loaded
+/// vector serves two or four distances (a plain row-against-row loop loads two
+/// vectors per three operations and runs at load speed); features are taken
+/// [`L1_KC`] at a time to stay in cache. Under `std` on x86-64 with AVX2 the same
+/// code is compiled for 256-bit vectors.
+fn l1_tile<T: Scalar>(q: &[T], t: &[T], d: usize, tile: &mut [T]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked on the line above).
+        unsafe { l1_tile_avx2(q, t, d, tile) };
+        return;
+    }
+    l1_tile_body(q, t, d, tile);
+}
+
+/// [`l1_tile_body`] compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn l1_tile_avx2<T: Scalar>(q: &[T], t: &[T], d: usize, tile: &mut [T]) {
+    l1_tile_body(q, t, d, tile);
+}
+
+#[inline(always)]
+fn l1_tile_body<T: Scalar>(q: &[T], t: &[T], d: usize, tile: &mut [T]) {
+    let (qb, tc) = (q.len() / d, t.len() / d);
+    tile.fill(T::ZERO);
+    let mut k0 = 0;
+    while k0 < d {
+        let kl = L1_KC.min(d - k0);
+        let mut j = 0;
+        while j < tc {
+            let nr = 2.min(tc - j);
+            let mut i = 0;
+            while i < qb {
+                let mr = 4.min(qb - i);
+                if mr == 4 && nr == 2 {
+                    let qr = |r: usize| &q[(i + r) * d + k0..(i + r) * d + k0 + kl];
+                    let tr = |s: usize| &t[(j + s) * d + k0..(j + s) * d + k0 + kl];
+                    let sums = l1_micro([qr(0), qr(1), qr(2), qr(3)], [tr(0), tr(1)]);
+                    for r in 0..4 {
+                        for s in 0..2 {
+                            let o = &mut tile[(i + r) * tc + j + s];
+                            *o = *o + sums[r][s];
+                        }
+                    }
+                } else {
+                    for r in 0..mr {
+                        for s in 0..nr {
+                            let a = &q[(i + r) * d + k0..(i + r) * d + k0 + kl];
+                            let b = &t[(j + s) * d + k0..(j + s) * d + k0 + kl];
+                            let o = &mut tile[(i + r) * tc + j + s];
+                            *o = *o + distance(Metric::L1, a, b);
+                        }
+                    }
+                }
+                i += mr;
+            }
+            j += nr;
+        }
+        k0 += kl;
+    }
+}
+
+/// The 4 x 2 L1 distances between equally long slices, each summed over
+/// [`L1_LANES`] interleaved lanes.
+#[inline(always)]
+fn l1_micro<T: Scalar>(q: [&[T]; 4], t: [&[T]; 2]) -> [[T; 2]; 4] {
+    let len = t[0].len();
+    let full = len - len % L1_LANES;
+    let mut acc = [[[T::ZERO; L1_LANES]; 2]; 4];
+    let mut c = 0;
+    while c < full {
+        let tv: [&[T]; 2] = [&t[0][c..c + L1_LANES], &t[1][c..c + L1_LANES]];
+        for r in 0..4 {
+            let qv = &q[r][c..c + L1_LANES];
+            for s in 0..2 {
+                for l in 0..L1_LANES {
+                    acc[r][s][l] = acc[r][s][l] + (qv[l] - tv[s][l]).abs();
+                }
+            }
+        }
+        c += L1_LANES;
+    }
+    let mut out = [[T::ZERO; 2]; 4];
+    for r in 0..4 {
+        for s in 0..2 {
+            let a = &acc[r][s];
+            let mut v = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            for f in full..len {
+                v = v + (q[r][f] - t[s][f]).abs();
+            }
+            out[r][s] = v;
+        }
+    }
+    out
+}
+
+/// `sum a_i^2` with four interleaved accumulators.
+fn dot_self<T: Scalar>(a: &[T]) -> T {
+    let mut acc = [T::ZERO; 4];
+    let chunks = a.chunks_exact(4);
+    let tail = chunks.remainder().iter().fold(T::ZERO, |s, v| s + *v * *v);
+    for c in chunks {
+        for l in 0..4 {
+            acc[l] = acc[l] + c[l] * c[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// The `k` best `(distance, index)` pairs of each query, sorted ascending with ties
+/// to the lower index; empty slots hold `(inf, usize::MAX)`.
+struct TopK<T> {
+    k: usize,
+    dist: Vec<T>,
+    idx: Vec<usize>,
+}
+
+impl<T: Scalar> TopK<T> {
+    fn new(rows: usize, k: usize) -> Self {
+        TopK {
+            k,
+            dist: vec![T::infinity(); rows * k],
+            idx: vec![usize::MAX; rows * k],
+        }
+    }
+
+    /// Offers the distances `row[j]` (training rows `j0 + j`) to query `r`.
+    #[inline]
+    fn scan(&mut self, r: usize, j0: usize, row: &[T]) {
+        let k = self.k;
+        let (dist, idx) = (
+            &mut self.dist[r * k..(r + 1) * k],
+            &mut self.idx[r * k..(r + 1) * k],
+        );
+        let (mut wd, mut wi) = (dist[k - 1], idx[k - 1]);
+        for (jj, &v) in row.iter().enumerate() {
+            // Most candidates fail this test, so the loop is a compare and a branch.
+            if v < wd || (v == wd && j0 + jj < wi) {
+                let j = j0 + jj;
+                let mut p = k - 1;
+                while p > 0 && (dist[p - 1] > v || (dist[p - 1] == v && idx[p - 1] > j)) {
+                    dist[p] = dist[p - 1];
+                    idx[p] = idx[p - 1];
+                    p -= 1;
+                }
+                dist[p] = v;
+                idx[p] = j;
+                (wd, wi) = (dist[k - 1], idx[k - 1]);
+            }
+        }
+    }
+
+    /// The training indices kept for query `r`, best first.
+    fn row(&self, r: usize) -> impl Iterator<Item = usize> + '_ {
+        self.idx[r * self.k..(r + 1) * self.k].iter().copied()
+    }
 }
 
 /// Sorted distinct labels and each sample's index into them.
@@ -192,6 +373,11 @@ impl<T: Scalar> Fit<T, usize> for KNeighborsClassifier {
             Algorithm::Auto => x.cols() <= 12 && x.rows() > 64,
         };
         let tree = use_tree.then(|| KdTree::build(x.data(), x.rows(), x.cols(), self.leaf_size));
+        let sq_norms = if !use_tree && self.metric == Metric::L2 {
+            x.iter_rows().map(dot_self).collect()
+        } else {
+            Vec::new()
+        };
         Ok(FittedKNeighborsClassifier {
             params: *self,
             x: x.data().to_vec(),
@@ -199,6 +385,7 @@ impl<T: Scalar> Fit<T, usize> for KNeighborsClassifier {
             classes,
             n_features: x.cols(),
             tree,
+            sq_norms,
         })
     }
 }
@@ -244,11 +431,10 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
         Ok(self.kneighbors_rows(query, 1).pop().unwrap_or_default())
     }
 
-    /// Nearest neighbours of each of the `rows` rows of `q` (already checked).
-    /// Brute force computes distances a block of queries at a time with
-    /// [`dl_core::distance::pairwise`].
+    /// Nearest neighbours of each of the `rows` rows of `q` (already checked), by
+    /// the KD-tree or by [`Self::brute`].
     fn kneighbors_rows(&self, q: &[T], rows: usize) -> Vec<Vec<(T, usize)>> {
-        let (d, k, n) = (self.n_features, self.params.n_neighbors, self.y.len());
+        let (d, k) = (self.n_features, self.params.n_neighbors);
         let mut out = Vec::with_capacity(rows);
         match &self.tree {
             Some(tree) => {
@@ -258,45 +444,109 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
                     out.push(best.items);
                 }
             }
-            None => {
-                const BLOCK: usize = 64;
-                let metric = match self.params.metric {
-                    Metric::L1 => dl_core::distance::Metric::L1,
-                    Metric::L2 => dl_core::distance::Metric::L2,
+            None => self.brute(q, rows, &mut out),
+        }
+        out
+    }
+
+    /// Brute-force search: distances are computed a tile at a time (up to
+    /// [`QUERY_BLOCK`] queries against [`TRAIN_CHUNK`] training rows), and each
+    /// query keeps its `k` best `(distance, index)` pairs while the tile is scanned,
+    /// so no `queries x n` matrix is ever stored. Squared L2 on large inputs takes
+    /// the GEMM expansion `||q||^2 + ||t||^2 - 2 q.t` (one [`dl_core::gemm::gemm`]
+    /// per tile; the training norms were computed at fit time); L1 and small inputs
+    /// use [`dl_core::distance::pairwise`]. The distances returned for the chosen
+    /// neighbours are then recomputed exactly with [`distance`].
+    fn brute(&self, q: &[T], rows: usize, out: &mut Vec<Vec<(T, usize)>>) {
+        let (d, k, n) = (self.n_features, self.params.n_neighbors, self.y.len());
+        let use_gemm = self.use_gemm(rows);
+        let q_norms: Vec<T> = if use_gemm {
+            q.chunks_exact(d).map(|r| dot_self(r)).collect()
+        } else {
+            Vec::new()
+        };
+        let metric = match self.params.metric {
+            Metric::L1 => dl_core::distance::Metric::L1,
+            Metric::L2 => dl_core::distance::Metric::SqL2,
+        };
+        let mut top = TopK::new(rows, k);
+        let qb_max = QUERY_BLOCK.min(rows);
+        let mut tile = vec![T::ZERO; qb_max * TRAIN_CHUNK.min(n)];
+        for (c, chunk) in self.x.chunks(TRAIN_CHUNK * d).enumerate() {
+            let (j0, tc) = (c * TRAIN_CHUNK, chunk.len() / d);
+            for (b, block) in q.chunks(QUERY_BLOCK * d).enumerate() {
+                let (r0, qb) = (b * QUERY_BLOCK, block.len() / d);
+                let tile = &mut tile[..qb * tc];
+                let done = if use_gemm {
+                    let two = T::from_f64_lossy(-2.0);
+                    dl_core::gemm::gemm(false, true, qb, tc, d, two, block, chunk, T::ZERO, tile)
+                        .is_ok()
+                } else if self.params.metric == Metric::L1 && d >= L1_MIN_DIM {
+                    // Fixed pieces of queries (not one per thread), so each distance
+                    // is computed the same way whatever the number of threads.
+                    const PIECE: usize = 64;
+                    #[cfg(feature = "std")]
+                    {
+                        use rayon::prelude::*;
+                        tile.par_chunks_mut(PIECE * tc)
+                            .zip(block.par_chunks(PIECE * d))
+                            .for_each(|(t, b)| l1_tile(b, chunk, d, t));
+                    }
+                    #[cfg(not(feature = "std"))]
+                    for (t, b) in tile.chunks_mut(PIECE * tc).zip(block.chunks(PIECE * d)) {
+                        l1_tile(b, chunk, d, t);
+                    }
+                    true
+                } else {
+                    dl_core::distance::pairwise(metric, block, qb, chunk, tc, d, tile).is_ok()
                 };
-                let mut dist = vec![T::ZERO; BLOCK.min(rows) * n];
-                let mut order: Vec<usize> = Vec::with_capacity(n);
-                for block in q.chunks(BLOCK * d) {
-                    let m = block.len() / d;
-                    let buf = &mut dist[..m * n];
-                    if dl_core::distance::pairwise(metric, block, m, &self.x, n, d, buf).is_err() {
-                        // Sizes were checked by the caller; fall back to direct loops.
-                        for (i, r) in block.chunks_exact(d).enumerate() {
-                            for (j, t) in self.x.chunks_exact(d).enumerate() {
-                                buf[i * n + j] = distance(self.params.metric, r, t);
-                            }
+                if !done {
+                    // Sizes were checked by the caller; fall back to direct loops.
+                    for (i, r) in block.chunks_exact(d).enumerate() {
+                        for (j, t) in chunk.chunks_exact(d).enumerate() {
+                            tile[i * tc + j] = distance(self.params.metric, r, t);
                         }
                     }
-                    for i in 0..m {
-                        let drow = &buf[i * n..(i + 1) * n];
-                        // Partial selection of the k smallest by (distance, index).
-                        order.clear();
-                        order.extend(0..n);
-                        let cmp = |a: &usize, b: &usize| {
-                            drow[*a].total_cmp_like(&drow[*b]).then(a.cmp(b))
-                        };
-                        if k < n {
-                            order.select_nth_unstable_by(k - 1, cmp);
+                }
+                for (i, row) in tile.chunks_exact_mut(tc).enumerate() {
+                    if use_gemm {
+                        // ||q||^2 + ||t||^2 - 2 q.t, clamped: cancellation can dip below 0.
+                        let qn = q_norms[r0 + i];
+                        for (v, &tn) in row.iter_mut().zip(&self.sq_norms[j0..j0 + tc]) {
+                            let s = qn + tn + *v;
+                            *v = if s > T::ZERO { s } else { T::ZERO };
                         }
-                        let mut nn: Vec<(T, usize)> =
-                            order[..k].iter().map(|&j| (drow[j], j)).collect();
-                        nn.sort_by(|a, b| a.0.total_cmp_like(&b.0).then(a.1.cmp(&b.1)));
-                        out.push(nn);
                     }
+                    top.scan(r0 + i, j0, row);
                 }
             }
         }
-        out
+        for (r, row) in q.chunks_exact(d).enumerate() {
+            let mut nn: Vec<(T, usize)> = top
+                .row(r)
+                .filter(|&j| j != usize::MAX)
+                .map(|j| {
+                    (
+                        distance(self.params.metric, row, &self.x[j * d..(j + 1) * d]),
+                        j,
+                    )
+                })
+                .collect();
+            nn.sort_by(|a, b| a.0.total_cmp_like(&b.0).then(a.1.cmp(&b.1)));
+            out.push(nn);
+        }
+    }
+
+    /// Whether brute force takes the GEMM expansion: L2, at least 8 features and
+    /// enough work (dl-core's own rule for `pairwise`), so small problems stay exact.
+    fn use_gemm(&self, rows: usize) -> bool {
+        self.params.metric == Metric::L2
+            && !self.sq_norms.is_empty()
+            && self.n_features >= 8
+            && rows
+                .saturating_mul(self.y.len())
+                .saturating_mul(self.n_features)
+                >= 1 << 15
     }
 
     /// Class votes (weighted per `weights`, normalised to sum to 1) for each row of
@@ -539,6 +789,32 @@ mod tests {
                 .fit(MatRef::new(&train, 1, 16).unwrap(), &[3])
                 .unwrap();
             assert_eq!(m.kneighbors(&test).unwrap(), vec![(456.0, 0)]);
+        }
+    }
+
+    #[test]
+    fn brute_force_l1_tiles_match_naive_distances() {
+        // d >= 64 takes the register-blocked L1 tile; 70 features leave a tail
+        // after the 8-lane chunks, 11 queries and 37 rows leave partial 4 x 2 tiles.
+        let mut rng = dl_core::Rng::seed_from_u64(3);
+        let (n, d, m) = (37, 70, 11);
+        let x: Vec<f32> = (0..n * d).map(|_| rng.below(256) as f32).collect();
+        let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let q: Vec<f32> = (0..m * d).map(|_| rng.below(256) as f32).collect();
+        let model = KNeighborsClassifier::new(4)
+            .metric(Metric::L1)
+            .algorithm(Algorithm::Brute)
+            .fit(MatRef::new(&x, n, d).unwrap(), &y)
+            .unwrap();
+        let got = model.kneighbors_rows(&q, m);
+        for (row, nn) in q.chunks(d).zip(&got) {
+            let mut naive: Vec<(f32, usize)> = x
+                .chunks(d)
+                .enumerate()
+                .map(|(j, t)| (row.iter().zip(t).map(|(a, b)| (a - b).abs()).sum(), j))
+                .collect();
+            naive.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+            assert_eq!(nn, &naive[..4].to_vec());
         }
     }
 

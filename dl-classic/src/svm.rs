@@ -12,7 +12,9 @@
 //!   one-vs-one voting, ties to the lower class (libsvm's rule).
 //!   `gamma = None` means scikit-learn's `"scale"`: `1 / (d var(X))`.
 //!
-//! The kernel matrix of the training set is computed once (`n^2` floats).
+//! Kernel values are computed when SMO first needs them, a column at a time, and
+//! kept in a per-problem cache (least recently used column dropped past 64 MB);
+//! under `std` the one-vs-one problems are solved in parallel.
 
 use crate::error::{check_predict, check_xy, param, Error, Result};
 use crate::knn::{argmax, encode_labels};
@@ -285,10 +287,77 @@ impl KernelSvm {
 fn kernel_value(kernel: Kernel, gamma: f64, a: &[f64], b: &[f64]) -> f64 {
     match kernel {
         Kernel::Linear => dot(a, b),
-        Kernel::Poly { degree, coef0 } => libm::pow(gamma * dot(a, b) + coef0, degree as f64),
+        Kernel::Poly { degree, coef0 } => poly(gamma * dot(a, b) + coef0, degree),
         Kernel::Rbf => {
             let s: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
-            libm::exp(-gamma * s)
+            rbf(gamma, s)
+        }
+    }
+}
+
+#[inline]
+fn poly(base: f64, degree: u32) -> f64 {
+    num_traits::Float::powi(base, degree as i32)
+}
+
+#[inline]
+fn rbf(gamma: f64, sq_dist: f64) -> f64 {
+    // num-traits maps this to std's exp (the platform libm) under std, else to libm.
+    num_traits::Float::exp(-gamma * sq_dist)
+}
+
+/// `out[s] = K(xa, x_s)` for the `l` rows stored feature-major in `xt` (`d x l`),
+/// bit-identical to [`kernel_value`] (each entry sums over features in order); the
+/// feature-major layout lets the loop run across rows, which vectorizes without a
+/// horizontal sum. Under `std` on x86-64 with AVX2 the same code is compiled for
+/// 4-lane vectors.
+fn fill_column(kernel: Kernel, gamma: f64, xt: &[f64], xa: &[f64], out: &mut [f64]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked on the line above).
+        unsafe { fill_column_avx2(kernel, gamma, xt, xa, out) };
+        return;
+    }
+    fill_column_body(kernel, gamma, xt, xa, out);
+}
+
+/// [`fill_column_body`] compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_column_avx2(kernel: Kernel, gamma: f64, xt: &[f64], xa: &[f64], out: &mut [f64]) {
+    fill_column_body(kernel, gamma, xt, xa, out);
+}
+
+#[inline(always)]
+fn fill_column_body(kernel: Kernel, gamma: f64, xt: &[f64], xa: &[f64], out: &mut [f64]) {
+    let l = out.len();
+    out.fill(0.0);
+    match kernel {
+        Kernel::Rbf => {
+            for (&a, col) in xa.iter().zip(xt.chunks_exact(l)) {
+                for (o, &x) in out.iter_mut().zip(col) {
+                    let t = x - a;
+                    *o += t * t;
+                }
+            }
+            for o in out.iter_mut() {
+                *o = rbf(gamma, *o);
+            }
+        }
+        Kernel::Linear | Kernel::Poly { .. } => {
+            for (&a, col) in xa.iter().zip(xt.chunks_exact(l)) {
+                for (o, &x) in out.iter_mut().zip(col) {
+                    *o += x * a;
+                }
+            }
+            if let Kernel::Poly { degree, coef0 } = kernel {
+                for o in out.iter_mut() {
+                    *o = poly(gamma * *o + coef0, degree);
+                }
+            }
         }
     }
 }
@@ -302,21 +371,120 @@ struct BinarySvm {
     rho: f64,
 }
 
-/// SMO on the samples `idx` with labels `t` in {-1, +1}; `k` is the full kernel
-/// matrix (`n x n`).
+/// Bytes of kernel columns one binary problem may keep (libsvm's `cache_size`
+/// idea): columns are computed when SMO first needs them and the least recently
+/// used one is dropped when the budget is full.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// Kernel columns `K(x_a, x_s)` (all `s` of a sub-problem) computed on demand.
+/// SMO touches only the columns of the pairs it updates, usually a small fraction
+/// of the `l^2` matrix, so this is much cheaper than computing the matrix first.
+struct KernelColumns<'a> {
+    /// The sub-problem's rows, contiguous (`l x d`).
+    x: &'a [f64],
+    /// The same, feature-major (`d x l`).
+    xt: Vec<f64>,
+    d: usize,
+    l: usize,
+    kernel: Kernel,
+    gamma: f64,
+    /// Cache slot of each column, or `usize::MAX`.
+    slot_of: Vec<usize>,
+    /// Column held by each slot.
+    owner: Vec<usize>,
+    /// Last use of each slot (LRU clock).
+    used: Vec<u64>,
+    clock: u64,
+    data: Vec<f64>,
+    capacity: usize,
+}
+
+impl<'a> KernelColumns<'a> {
+    fn new(x: &'a [f64], l: usize, d: usize, kernel: Kernel, gamma: f64) -> Self {
+        let capacity = (CACHE_BYTES / (8 * l.max(1))).clamp(2, l.max(2));
+        let mut xt = vec![0.0; l * d];
+        for (s, row) in x.chunks_exact(d).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                xt[j * l + s] = v;
+            }
+        }
+        KernelColumns {
+            x,
+            xt,
+            d,
+            l,
+            kernel,
+            gamma,
+            slot_of: vec![usize::MAX; l],
+            owner: Vec::with_capacity(capacity),
+            used: Vec::with_capacity(capacity),
+            clock: 0,
+            // Room for a typical run's columns up front (growing copies them).
+            data: Vec::with_capacity(capacity.min(256) * l),
+            capacity,
+        }
+    }
+
+    /// The cache slot holding column `a`, computing it if needed.
+    fn slot(&mut self, a: usize) -> usize {
+        self.clock += 1;
+        let s = self.slot_of[a];
+        if s != usize::MAX {
+            self.used[s] = self.clock;
+            return s;
+        }
+        let s = if self.owner.len() < self.capacity {
+            self.owner.push(a);
+            self.used.push(self.clock);
+            self.data.resize(self.owner.len() * self.l, 0.0);
+            self.owner.len() - 1
+        } else {
+            let s = (0..self.owner.len())
+                .min_by_key(|&s| self.used[s])
+                .unwrap_or(0);
+            self.slot_of[self.owner[s]] = usize::MAX;
+            self.owner[s] = a;
+            self.used[s] = self.clock;
+            s
+        };
+        self.slot_of[a] = s;
+        let (d, l) = (self.d, self.l);
+        fill_column(
+            self.kernel,
+            self.gamma,
+            &self.xt,
+            &self.x[a * d..(a + 1) * d],
+            &mut self.data[s * l..(s + 1) * l],
+        );
+        s
+    }
+
+    fn col(&self, slot: usize) -> &[f64] {
+        &self.data[slot * self.l..(slot + 1) * self.l]
+    }
+}
+
+/// SMO on the `l` rows of `xs` (the sub-problem's samples, contiguous) with labels
+/// `t` in {-1, +1}; `idx` maps them back to training rows.
+#[allow(clippy::too_many_arguments)]
 fn smo(
-    k: &[f64],
-    n: usize,
+    xs: &[f64],
+    d: usize,
     idx: &[usize],
     t: &[f64],
+    kernel: Kernel,
+    gamma: f64,
     c: f64,
     tol: f64,
     max_iter: usize,
 ) -> BinarySvm {
     const TAU: f64 = 1e-12;
     let l = idx.len();
-    let kk = |a: usize, b: usize| k[idx[a] * n + idx[b]];
-    let qd: Vec<f64> = (0..l).map(|a| kk(a, a)).collect();
+    let mut cols = KernelColumns::new(xs, l, d, kernel, gamma);
+    let qd: Vec<f64> = xs
+        .chunks_exact(d)
+        .map(|r| kernel_value(kernel, gamma, r, r))
+        .collect();
     let mut alpha = vec![0.0; l];
     let mut g = vec![-1.0; l];
     for _ in 0..max_iter {
@@ -340,6 +508,8 @@ fn smo(
         let mut gmax2 = f64::NEG_INFINITY;
         let mut obj_min = f64::INFINITY;
         let mut j = usize::MAX;
+        let si = cols.slot(i);
+        let ki = cols.col(si);
         for s in 0..l {
             let low = if t[s] > 0.0 {
                 alpha[s] > 0.0
@@ -353,7 +523,7 @@ fn smo(
             gmax2 = gmax2.max(v);
             let grad_diff = gmax + v;
             if grad_diff > 0.0 {
-                let quad = qd[i] + qd[s] - 2.0 * kk(i, s);
+                let quad = qd[i] + qd[s] - 2.0 * ki[s];
                 let obj = -grad_diff * grad_diff / if quad > 0.0 { quad } else { TAU };
                 if obj <= obj_min {
                     obj_min = obj;
@@ -366,7 +536,7 @@ fn smo(
         }
         // Analytic update of (alpha_i, alpha_j) with clipping (libsvm's code).
         let (ai, aj) = (alpha[i], alpha[j]);
-        let qij = t[i] * t[j] * kk(i, j);
+        let qij = t[i] * t[j] * ki[j];
         if t[i] != t[j] {
             let quad = (qd[i] + qd[j] + 2.0 * qij).max(TAU);
             let delta = (-g[i] - g[j]) / quad;
@@ -416,9 +586,12 @@ fn smo(
                 alpha[j] = sum;
             }
         }
-        let (di, dj) = (alpha[i] - ai, alpha[j] - aj);
+        let (di, dj) = (t[i] * (alpha[i] - ai), t[j] * (alpha[j] - aj));
+        // Column i is the most recently used, so fetching j cannot evict it.
+        let sj = cols.slot(j);
+        let (ki, kj) = (cols.col(si), cols.col(sj));
         for s in 0..l {
-            g[s] += t[s] * (t[i] * kk(i, s) * di + t[j] * kk(j, s) * dj);
+            g[s] += t[s] * (ki[s] * di + kj[s] * dj);
         }
     }
     // rho: mean of y G over free vectors, else the middle of the feasible interval.
@@ -553,34 +726,34 @@ impl<T: Scalar> Fit<T, usize> for KernelSvm {
                 }
             }
         };
-        let mut kmat = vec![0.0; n * n];
-        for a in 0..n {
-            for b in 0..=a {
-                let v = kernel_value(
-                    self.kernel,
-                    gamma,
-                    &xf[a * d..(a + 1) * d],
-                    &xf[b * d..(b + 1) * d],
-                );
-                kmat[a * n + b] = v;
-                kmat[b * n + a] = v;
-            }
-        }
-        let mut pairs_raw = Vec::new();
+        let mut problems = Vec::new();
         for a in 0..nc {
             for b in a + 1..nc {
-                let idx: Vec<usize> = (0..n).filter(|&i| yi[i] == a || yi[i] == b).collect();
-                let t: Vec<f64> = idx
-                    .iter()
-                    .map(|&i| if yi[i] == a { 1.0 } else { -1.0 })
-                    .collect();
-                pairs_raw.push((
-                    a,
-                    b,
-                    smo(&kmat, n, &idx, &t, self.c, self.tol, self.max_iter),
-                ));
+                problems.push((a, b));
             }
         }
+        let (kernel, c, tol, max_iter) = (self.kernel, self.c, self.tol, self.max_iter);
+        let solve = |&(a, b): &(usize, usize)| {
+            let idx: Vec<usize> = (0..n).filter(|&i| yi[i] == a || yi[i] == b).collect();
+            let t: Vec<f64> = idx
+                .iter()
+                .map(|&i| if yi[i] == a { 1.0 } else { -1.0 })
+                .collect();
+            let mut xs = Vec::with_capacity(idx.len() * d);
+            for &i in &idx {
+                xs.extend_from_slice(&xf[i * d..(i + 1) * d]);
+            }
+            (a, b, smo(&xs, d, &idx, &t, kernel, gamma, c, tol, max_iter))
+        };
+        // The binary problems are independent: under `std` they run on rayon's
+        // threads (results are collected in pair order, whatever the scheduling).
+        #[cfg(feature = "std")]
+        let pairs_raw: Vec<(usize, usize, BinarySvm)> = {
+            use rayon::prelude::*;
+            problems.par_iter().map(solve).collect()
+        };
+        #[cfg(not(feature = "std"))]
+        let pairs_raw: Vec<(usize, usize, BinarySvm)> = problems.iter().map(solve).collect();
         // Store each support vector once.
         let mut slot = vec![usize::MAX; n];
         let mut support = Vec::new();

@@ -179,9 +179,18 @@ impl DecisionTree {
         target: Target<'_>,
         weights: &[f64],
     ) -> Tree {
+        // Feature-major copy: a node reads one feature of its samples at a time, and
+        // those values then sit close together in memory.
+        let mut xt = vec![0.0; n * d];
+        for (i, row) in x.chunks_exact(d).enumerate().take(n) {
+            for (j, &v) in row.iter().enumerate() {
+                xt[j * n + i] = v;
+            }
+        }
         let mut b = Builder {
             p: self,
-            x,
+            xt: &xt,
+            n_rows: n,
             d,
             target,
             w: weights,
@@ -194,6 +203,8 @@ impl DecisionTree {
             },
             max_features: self.max_features.resolve(d),
             total_weight: weights.iter().sum(),
+            feats: Vec::new(),
+            order: Vec::new(),
         };
         let mut idx: Vec<usize> = (0..n).filter(|&i| weights[i] > 0.0).collect();
         b.build(&mut idx, 0);
@@ -294,7 +305,9 @@ impl Tree {
 
 struct Builder<'a> {
     p: &'a DecisionTree,
-    x: &'a [f64],
+    /// The samples feature-major: feature `f` of sample `i` is `xt[f * n_rows + i]`.
+    xt: &'a [f64],
+    n_rows: usize,
     d: usize,
     target: Target<'a>,
     w: &'a [f64],
@@ -302,6 +315,32 @@ struct Builder<'a> {
     tree: Tree,
     max_features: usize,
     total_weight: f64,
+    /// Scratch reused by every node: the feature order and the sorted
+    /// `(value, sample)` pairs.
+    feats: Vec<usize>,
+    order: Vec<(u64, usize)>,
+}
+
+/// An integer with the order of `f64::total_cmp` (sign bit flipped for positives,
+/// all bits for negatives), so sorting keys sorts values.
+#[inline]
+fn sort_key(v: f64) -> u64 {
+    let b = v.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
+    }
+}
+
+/// The value of a [`sort_key`].
+#[inline]
+fn from_key(k: u64) -> f64 {
+    if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
+    }
 }
 
 /// Impurity of a class histogram (`counts` weighted, `total` their sum).
@@ -344,9 +383,22 @@ impl Stats {
             n: 0,
         }
     }
+
+    fn reset(&mut self) {
+        self.counts.iter_mut().for_each(|v| *v = 0.0);
+        self.weight = 0.0;
+        self.n = 0;
+    }
+
+    fn copy_from(&mut self, other: &Stats) {
+        self.counts.copy_from_slice(&other.counts);
+        self.weight = other.weight;
+        self.n = other.n;
+    }
 }
 
 impl Builder<'_> {
+    #[inline(always)]
     fn add(&self, s: &mut Stats, i: usize, sign: f64) {
         let w = self.w[i] * sign;
         match self.target {
@@ -371,6 +423,7 @@ impl Builder<'_> {
         }
     }
 
+    #[inline]
     fn impurity(&self, s: &Stats) -> f64 {
         match self.target {
             Target::Classes(..) => class_impurity(self.p.criterion, &s.counts, s.weight),
@@ -417,31 +470,40 @@ impl Builder<'_> {
         }
         // Features in a random order; the first `max_features` are tried (more if
         // all of those are constant here, as scikit-learn does).
-        let mut feats: Vec<usize> = (0..self.d).collect();
+        let mut feats = core::mem::take(&mut self.feats);
+        feats.clear();
+        feats.extend(0..self.d);
         self.rng.shuffle(&mut feats);
         let mut best: Option<(f64, usize, f64)> = None; // (proxy gain, feature, threshold)
         let mut tried = 0;
-        let mut order: Vec<usize> = idx.to_vec();
+        // (value key, sample) pairs, sorted by value then sample: contiguous integer
+        // keys sort much faster than indices into `x`, and the total order makes
+        // the permutation (hence every floating-point sum over it) unique.
+        let mut order = core::mem::take(&mut self.order);
+        let mut left = Stats::new(self.stats_k());
+        let mut right = Stats::new(self.stats_k());
         for &f in &feats {
             if tried >= self.max_features {
                 break;
             }
-            let x = self.x;
-            let d = self.d;
-            order.sort_unstable_by(|&a, &b| x[a * d + f].total_cmp(&x[b * d + f]));
-            let first = x[order[0] * d + f];
-            let last = x[order[n - 1] * d + f];
-            if last <= first {
+            let col = &self.xt[f * self.n_rows..(f + 1) * self.n_rows];
+            order.clear();
+            order.extend(idx.iter().map(|&i| (sort_key(col[i]), i)));
+            let (first, last) = order
+                .iter()
+                .fold((u64::MAX, 0), |(lo, hi), &(v, _)| (lo.min(v), hi.max(v)));
+            if from_key(last) <= from_key(first) {
                 continue; // constant here: does not count towards max_features
             }
             tried += 1;
-            let mut left = Stats::new(self.stats_k());
-            let mut right = total.clone();
+            order.sort_unstable();
+            left.reset();
+            right.copy_from(&total);
             for pos in 0..n - 1 {
-                let i = order[pos];
+                let (v, i) = (from_key(order[pos].0), order[pos].1);
                 self.add(&mut left, i, 1.0);
                 self.add(&mut right, i, -1.0);
-                let (v, v_next) = (x[i * d + f], x[order[pos + 1] * d + f]);
+                let v_next = from_key(order[pos + 1].0);
                 if v_next <= v {
                     continue;
                 }
@@ -461,6 +523,8 @@ impl Builder<'_> {
                 }
             }
         }
+        self.feats = feats;
+        self.order = order;
         let Some((gain, feature, threshold)) = best else {
             return self.leaf(&total);
         };
@@ -469,11 +533,10 @@ impl Builder<'_> {
         if decrease + f64::EPSILON < self.p.min_impurity_decrease {
             return self.leaf(&total);
         }
-        let x = self.x;
-        let d = self.d;
+        let col = &self.xt[feature * self.n_rows..(feature + 1) * self.n_rows];
         let mut mid = 0;
         for j in 0..n {
-            if x[idx[j] * d + feature] <= threshold {
+            if col[idx[j]] <= threshold {
                 idx.swap(mid, j);
                 mid += 1;
             }

@@ -34,7 +34,13 @@ const NOSTD_CRATES: &[(&str, &[&str])] = &[
 ];
 
 /// Crates with criterion benches.
-pub(crate) const BENCH_CRATES: &[&str] = &["dl-core", "dl-autograd", "dl-data", "dl-optim"];
+pub(crate) const BENCH_CRATES: &[&str] = &[
+    "dl-core",
+    "dl-autograd",
+    "dl-data",
+    "dl-optim",
+    "dl-classic",
+];
 fn main() -> ExitCode {
     match try_main() {
         Ok(()) => ExitCode::SUCCESS,
