@@ -774,6 +774,26 @@ fn backward_node<T: Scalar>(
         Op::Binary { op, a, b } => elementwise::binary_backward(ctx, grads, op, a, b),
         Op::MatMul { a, b } => matmul::matmul_backward(ctx, grads, a, b),
         Op::Linear { x, w, b } => linear::linear_backward(ctx, grads, x, w, b),
+        Op::SelfAttention { qkv, spec } => {
+            attention::self_attention_backward(ctx, grads, scratch, qkv, spec)
+        }
+        Op::Recurrent {
+            xw,
+            w_hh,
+            b_hh,
+            h0,
+            c0,
+            spec,
+        } => {
+            let inputs = recurrent::RecurrentInputs {
+                xw,
+                w_hh,
+                b_hh,
+                h0,
+                c0,
+            };
+            recurrent::recurrent_backward(ctx, grads, scratch, inputs, spec)
+        }
         Op::Reduce { op, x, axis } => reduce::reduce_backward(ctx, grads, op, x, axis),
         Op::SumAll { x } => reduce::sum_all_backward(ctx, grads, x, false),
         Op::MeanAll { x } => reduce::sum_all_backward(ctx, grads, x, true),

@@ -93,7 +93,11 @@ pub use graph::{Graph, Tape, Var};
 #[cfg(feature = "alloc")]
 pub use op::{Affine, Op, ReduceOp};
 #[cfg(feature = "alloc")]
+pub use ops::attention::AttentionSpec;
+#[cfg(feature = "alloc")]
 pub use ops::norm::{BatchNormMode, BatchStats};
+#[cfg(feature = "alloc")]
+pub use ops::recurrent::{RecurrentCell, RecurrentInputs, RecurrentSpec};
 #[cfg(feature = "alloc")]
 pub use param::{zero_grad, Param};
 #[cfg(feature = "alloc")]

@@ -2,6 +2,8 @@
 //! inspected (`graph.op(var)`) and the backward pass is one `match` over it.
 
 use crate::graph::Var;
+use crate::ops::attention::AttentionSpec;
+use crate::ops::recurrent::RecurrentSpec;
 use dl_core::conv::Conv2dParams;
 use dl_core::elementwise::{Binary, Unary};
 use dl_core::pool::Pool2dParams;
@@ -225,6 +227,30 @@ pub enum Op {
         /// Target.
         target: Var,
     },
+    /// A whole recurrent layer over a sequence (RNN, LSTM or GRU), see
+    /// [`crate::Graph::recurrent`].
+    Recurrent {
+        /// Every step's input projection `[B, T, G*H]`.
+        xw: Var,
+        /// Hidden-to-hidden weights `[G*H, H]`.
+        w_hh: Var,
+        /// Hidden bias `[G*H]`.
+        b_hh: Option<Var>,
+        /// Initial hidden state `[B, H]`.
+        h0: Var,
+        /// Initial memory cell `[B, H]` (LSTM).
+        c0: Option<Var>,
+        /// Cell, direction, truncation.
+        spec: RecurrentSpec,
+    },
+    /// Fused multi-head self-attention on a packed `[B*T, 3E]` projection, see
+    /// [`crate::Graph::self_attention`].
+    SelfAttention {
+        /// `[Q | K | V]`, `[B*T, 3E]`.
+        qkv: Var,
+        /// Batch, heads, causal.
+        spec: AttentionSpec,
+    },
     /// Mean absolute error.
     Mae {
         /// Prediction.
@@ -289,6 +315,8 @@ impl Op {
             Op::Mse { .. } => "mse",
             Op::Mae { .. } => "mae",
             Op::Huber { .. } => "huber",
+            Op::Recurrent { .. } => "recurrent",
+            Op::SelfAttention { .. } => "self_attention",
         }
     }
 
@@ -316,7 +344,8 @@ impl Op {
             | Op::MaxPool2d { x, .. }
             | Op::AvgPool2d { x, .. }
             | Op::Dropout { x, .. }
-            | Op::CrossEntropy { logits: x } => f(*x),
+            | Op::CrossEntropy { logits: x }
+            | Op::SelfAttention { qkv: x, .. } => f(*x),
             Op::Binary { a, b, .. } | Op::MatMul { a, b } => {
                 f(*a);
                 f(*b);
@@ -324,6 +353,24 @@ impl Op {
             Op::Concat { .. } => {
                 for &i in listed {
                     f(Var::from_parts(i, epoch));
+                }
+            }
+            Op::Recurrent {
+                xw,
+                w_hh,
+                b_hh,
+                h0,
+                c0,
+                ..
+            } => {
+                f(*xw);
+                f(*w_hh);
+                if let Some(b) = b_hh {
+                    f(*b);
+                }
+                f(*h0);
+                if let Some(c) = c0 {
+                    f(*c);
                 }
             }
             Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b } => {

@@ -47,6 +47,7 @@ pub mod shape;
 pub mod softmax;
 #[cfg(feature = "alloc")]
 pub mod tensor;
+pub mod vmath;
 
 pub use error::{Error, Result};
 pub use estimator::{Fit, MatRef, Predict};

@@ -35,7 +35,7 @@
 use crate::error::{check, Result};
 use crate::linear::Linear;
 use crate::module::{visit_param, visit_param_mut, Ctx, Entry, EntryMut, Module, Path};
-use dl_autograd::{Graph, Param, ParamSet, Var};
+use dl_autograd::{AttentionSpec, Graph, Param, ParamSet, Var};
 use dl_core::{init, Rng, Scalar, Shape, Tensor};
 
 /// The additive value of a masked score.
@@ -300,6 +300,52 @@ impl<T: Scalar> MultiheadAttention<T> {
         let w = g.reshape(weights, &[b, h, tq, tk])?;
         let w = g.mean(w, 1)?;
         Ok((out, w))
+    }
+}
+
+impl<T: Scalar> MultiheadAttention<T> {
+    /// Self-attention on the rows `x: [B*T, E]` of `batch` sequences (what a
+    /// transformer block holds), output projection included: `[B*T, E]`. Runs as one
+    /// fused node (dl-autograd's `self_attention`: one product for the packed
+    /// query/key/value projection, heads read in place) unless dropout on the
+    /// attention weights is active, which takes the composed path of
+    /// [`MultiheadAttention::attend_ctx`]. The averaged weights are not computed.
+    pub fn self_attend_rows<'p>(
+        &'p self,
+        g: &mut Graph<'p, T>,
+        x: Var,
+        batch: usize,
+        mask: &AttentionMask<'_>,
+        ctx: &mut Ctx,
+    ) -> Result<Var> {
+        let s = g.shape(x)?;
+        s.check_rank(2, "MultiheadAttention", "2 ([batch*time, embed])")?;
+        let (rows, e) = (s.dims()[0], s.dims()[1]);
+        if ctx.train && self.dropout > 0.0 {
+            let t = rows / batch.max(1);
+            let x3 = g.reshape(x, &[batch, t, e])?;
+            let (o, _) = self.attend_ctx(g, x3, x3, x3, mask, ctx)?;
+            return Ok(g.reshape(o, &[rows, e])?);
+        }
+        if e != self.embed() {
+            return Err(dl_core::Error::ShapeMismatch {
+                op: "MultiheadAttention",
+                lhs: s,
+                rhs: Shape::new(&[self.embed()])?,
+                why: "the last axis must equal the embedding size",
+            }
+            .into());
+        }
+        let w = g.param(&self.in_proj_weight);
+        let b = g.param(&self.in_proj_bias);
+        let qkv = g.linear(x, w, Some(b))?;
+        let spec = AttentionSpec {
+            batch,
+            heads: self.heads,
+            causal: mask.causal,
+        };
+        let y = g.self_attention(qkv, spec, mask.key_lengths)?;
+        self.out_proj.forward(g, y, ctx)
     }
 }
 

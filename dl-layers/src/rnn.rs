@@ -44,7 +44,7 @@ use crate::module::{Ctx, Entry, EntryMut, Module, Path};
 use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
-use dl_autograd::{Graph, Param, ParamSet, Var};
+use dl_autograd::{Graph, Param, ParamSet, RecurrentCell, RecurrentInputs, RecurrentSpec, Var};
 use dl_core::{init, Rng, Scalar, Shape, Tensor};
 
 /// The activation of a vanilla RNN cell.
@@ -74,6 +74,16 @@ impl CellKind {
             CellKind::Rnn(_) => 1,
             CellKind::Lstm => 4,
             CellKind::Gru => 3,
+        }
+    }
+
+    /// The fused op's cell.
+    fn fused(self) -> RecurrentCell {
+        match self {
+            CellKind::Rnn(Nonlinearity::Tanh) => RecurrentCell::RnnTanh,
+            CellKind::Rnn(Nonlinearity::Relu) => RecurrentCell::RnnRelu,
+            CellKind::Lstm => RecurrentCell::Lstm,
+            CellKind::Gru => RecurrentCell::Gru,
         }
     }
 
@@ -485,14 +495,6 @@ pub(crate) fn hidden_pre<T: Scalar>(
     Ok(g.add(xw, hw)?)
 }
 
-/// `new` where the mask `m: [B, 1]` is 1, `old` where it is 0:
-/// `old + m * (new - old)`.
-fn blend<T: Scalar>(g: &mut Graph<'_, T>, m: Var, new: Var, old: Var) -> Result<Var> {
-    let d = g.sub(new, old)?;
-    let d = g.mul(m, d)?;
-    Ok(g.add(old, d)?)
-}
-
 /// Checks `x: [B, T, F]` against the layer and the lengths; returns `(B, T)`.
 pub(crate) fn check_sequence<T: Scalar>(
     g: &Graph<'_, T>,
@@ -534,64 +536,38 @@ impl<T: Scalar> SequenceLayer<T> for Recurrent<T> {
     fn run<'p>(&'p self, g: &mut Graph<'p, T>, x: Var, opts: &SeqOptions<'_>) -> Result<SeqOutput> {
         let op = self.kind.name();
         let (b, t) = check_sequence(g, x, self.input_size, opts.lengths, op)?;
-        let (hs, gates) = (self.hidden_size, self.kind.gates());
+        let hs = self.hidden_size;
         let zeros = g.input(&Tensor::zeros(&[b, hs])?);
-        // Per-step masks [B, 1]: only for steps where some sequence has ended.
-        let mut masks: Vec<Option<Var>> = vec![None; t];
-        if let Some(len) = opts.lengths {
-            for (step, m) in masks.iter_mut().enumerate() {
-                if len.iter().any(|&n| step >= n) {
-                    let data: Vec<T> = len
-                        .iter()
-                        .map(|&n| if step < n { T::ONE } else { T::ZERO })
-                        .collect();
-                    *m = Some(g.input_slice(&data, &[b, 1])?);
-                }
-            }
-        }
+        let spec = RecurrentSpec {
+            cell: self.kind.fused(),
+            reverse: opts.reverse,
+            truncate: self.truncate,
+        };
         let mut input = x;
         let (mut h_last, mut c_last) = (Vec::new(), Vec::new());
         for (li, layer) in self.layers.iter().enumerate() {
             let w = layer.register(g, hs)?;
-            // The input projection of every step in one product: [B*T, G*H], seen as
-            // [B, T*G*H] so one slice picks a step.
+            // The input projection of every step in one product, then the whole
+            // recurrence as one fused node (dl-autograd's `recurrent`).
             let features = g.shape(input)?.dims()[2];
             let flat = g.reshape(input, &[b * t, features])?;
             let xw = g.linear(flat, w.w_ih, w.b_ih)?;
-            let xw = g.reshape(xw, &[b, t * gates * hs])?;
-            let mut state = self.initial_state(g, opts, li, zeros, b)?;
-            let mut outs = vec![zeros; t];
-            for k in 0..t {
-                let step = if opts.reverse { t - 1 - k } else { k };
-                if let (Some(every), true) = (self.truncate, k > 0) {
-                    if k % every == 0 {
-                        state.h = detach(g, state.h)?;
-                        state.c = state.c.map(|c| detach(g, c)).transpose()?;
-                    }
-                }
-                let xw_t = g.slice(xw, 1, step * gates * hs, (step + 1) * gates * hs)?;
-                let cand = self.cell_step(g, &w, xw_t, state)?;
-                match masks[step] {
-                    None => {
-                        state = cand;
-                        outs[step] = cand.h;
-                    }
-                    Some(m) => {
-                        outs[step] = g.mul(m, cand.h)?;
-                        let h = blend(g, m, cand.h, state.h)?;
-                        let c = match (cand.c, state.c) {
-                            (Some(nc), Some(oc)) => Some(blend(g, m, nc, oc)?),
-                            _ => None,
-                        };
-                        state = State { h, c };
-                    }
-                }
-            }
-            // [B, H] per step joined along features, then split into time: [B, T, H].
-            let joined = g.concat(&outs, 1)?;
-            input = g.reshape(joined, &[b, t, hs])?;
-            h_last.push(g.reshape(state.h, &[1, b, hs])?);
-            if let Some(c) = state.c {
+            let state = self.initial_state(g, opts, li, zeros, b)?;
+            let inputs = RecurrentInputs {
+                xw,
+                w_hh: w.w_hh,
+                b_hh: w.b_hh,
+                h0: state.h,
+                c0: state.c,
+            };
+            // [B, T + S, H]: the outputs, then h_n (and c_n).
+            let y = g.recurrent(spec, inputs, opts.lengths)?;
+            input = g.slice(y, 1, 0, t)?;
+            // [B, 1, H] and [1, B, H] hold the same elements in the same order.
+            let h = g.slice(y, 1, t, t + 1)?;
+            h_last.push(g.reshape(h, &[1, b, hs])?);
+            if self.kind == CellKind::Lstm {
+                let c = g.slice(y, 1, t + 1, t + 2)?;
                 c_last.push(g.reshape(c, &[1, b, hs])?);
             }
         }

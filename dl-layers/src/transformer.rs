@@ -147,17 +147,24 @@ impl<T: Scalar> EncoderBlock<T> {
         ctx: &mut Ctx,
     ) -> Result<Var> {
         let train = ctx.train;
+        // Everything but attention acts on rows, so the block works on [B*T, E]
+        // and reshapes once at each end.
+        let s = g.shape(x)?;
+        s.check_rank(3, "EncoderBlock", "3 ([batch, time, embed])")?;
+        let (b, t, e) = (s.dims()[0], s.dims()[1], s.dims()[2]);
+        let x = g.reshape(x, &[b * t, e])?;
         let h = self.norm1.forward(g, x, ctx)?;
-        let (a, _) = self.self_attn.attend_ctx(g, h, h, h, mask, ctx)?;
+        let a = self.self_attn.self_attend_rows(g, h, b, mask, ctx)?;
         let a = g.dropout(a, self.dropout, train, &mut ctx.rng)?;
         let x = g.add(x, a)?;
         let h = self.norm2.forward(g, x, ctx)?;
-        let h = per_position(&self.linear1, g, h, ctx)?;
+        let h = self.linear1.forward(g, h, ctx)?;
         let h = self.activation.forward(g, h, ctx)?;
         let h = g.dropout(h, self.dropout, train, &mut ctx.rng)?;
-        let h = per_position(&self.linear2, g, h, ctx)?;
+        let h = self.linear2.forward(g, h, ctx)?;
         let h = g.dropout(h, self.dropout, train, &mut ctx.rng)?;
-        Ok(g.add(x, h)?)
+        let y = g.add(x, h)?;
+        Ok(g.reshape(y, &[b, t, e])?)
     }
 }
 

@@ -2,6 +2,7 @@
 //! methods to [`crate::Graph`] and defines the matching backward right beside them
 //! (called from the single dispatch in `graph.rs`).
 
+pub(crate) mod attention;
 pub(crate) mod conv;
 pub(crate) mod dropout;
 pub(crate) mod elementwise;
@@ -10,5 +11,6 @@ pub(crate) mod linear;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod softmax;

@@ -91,13 +91,18 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Threads a product may use, the caller included: the machine's parallelism, capped
-/// at [`MAX_THREADS`].
+/// Threads a product may use, the caller included: `DL_NUM_THREADS` if set to a
+/// positive number (read once), else the machine's parallelism; capped at
+/// [`MAX_THREADS`].
 pub(super) fn threads() -> usize {
     static THREADS: OnceLock<usize> = OnceLock::new();
     *THREADS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+        let asked = std::env::var("DL_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0);
+        asked
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .clamp(1, MAX_THREADS)
     })
 }
