@@ -30,6 +30,8 @@ use crate::scalar::Scalar;
 #[cfg(feature = "alloc")]
 mod driver;
 #[cfg(feature = "alloc")]
+mod gemv;
+#[cfg(feature = "alloc")]
 mod kernel;
 #[cfg(all(feature = "alloc", target_arch = "x86_64"))]
 mod kernel_x86;

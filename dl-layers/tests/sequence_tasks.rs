@@ -1,6 +1,7 @@
 //! Sequence tasks trained to a target, fixed seeds, release mode only (skipped with a
-//! message in debug builds): a GRU solves the adding problem at length 50, a small
-//! transformer reverses 10-token sequences. Run with
+//! message in debug builds): a GRU and an LSTM solve the adding problem at length 50
+//! (test MSE < 0.01) while a vanilla RNN, reported beside them, stays at the
+//! mean-predictor level; a small transformer reverses 10-token sequences. Run with
 //! `cargo test --release -p dl-layers --test sequence_tasks`.
 //!
 //! dl-optim depends on dl-layers, so these tests carry a ten-line Adam of their own
@@ -111,19 +112,22 @@ fn adding_mse<'p>(
     g.mse(p, t).unwrap()
 }
 
-#[test]
-fn gru_solves_the_adding_problem_at_length_50() {
-    if skip_in_debug("gru_solves_the_adding_problem_at_length_50") {
-        return;
-    }
+/// Trains `cfg` (+ a linear head on the last state) on the adding problem with Adam
+/// (lr 3e-3, gradient norm clipped to 1), batch 64, fixed seeds, and returns the test
+/// MSE on 500 fresh sequences after each of `checkpoints` (ascending step counts).
+fn adding_problem(cfg: RecurrentConfig, checkpoints: &[usize]) -> Vec<f32> {
     let mut rng = Rng::seed_from_u64(0);
     let mut model = Regressor {
-        rnn: RecurrentConfig::gru(2, 32).init(&mut rng).unwrap(),
-        head: LinearConfig::new(32, 1).init(&mut rng).unwrap(),
+        rnn: cfg.init(&mut rng).unwrap(),
+        head: LinearConfig::new(cfg.hidden_size, 1)
+            .init(&mut rng)
+            .unwrap(),
     };
     let mut adam = Adam::new(3e-3);
     let mut data = Rng::seed_from_u64(1);
-    for _ in 0..800 {
+    let (x_test, y_test) = adding_batch(500, &mut Rng::seed_from_u64(12345));
+    let mut out = Vec::new();
+    for step in 1..=checkpoints.last().copied().unwrap_or(0) {
         let (x, y) = adding_batch(64, &mut data);
         let mut g = Graph::new();
         let l = adding_mse(&model, &mut g, &x, &y);
@@ -139,13 +143,51 @@ fn gru_solves_the_adding_problem_at_length_50() {
         params.extend(model.head.bias.as_mut());
         clip_grad_norm(&mut params, 1.0).unwrap();
         adam.step(&mut model);
+        if checkpoints.contains(&step) {
+            let mut g = Graph::new_no_grad();
+            let l = adding_mse(&model, &mut g, &x_test, &y_test);
+            out.push(g.value(l).unwrap().data()[0]);
+        }
     }
-    let (x, y) = adding_batch(500, &mut Rng::seed_from_u64(12345));
-    let mut g = Graph::new_no_grad();
-    let l = adding_mse(&model, &mut g, &x, &y);
-    let mse = g.value(l).unwrap().data()[0];
+    out
+}
+
+#[test]
+fn gru_solves_the_adding_problem_at_length_50() {
+    if skip_in_debug("gru_solves_the_adding_problem_at_length_50") {
+        return;
+    }
+    // Measured (test MSE after 400 / 600 / 800 steps): 0.0132, 0.0033, 0.0019.
+    let mse = adding_problem(RecurrentConfig::gru(2, 32), &[800])[0];
     eprintln!("GRU adding problem (T = 50): test MSE {mse:.5} after 800 steps");
     assert!(mse < 0.01, "test MSE {mse}");
+}
+
+#[test]
+fn lstm_solves_the_adding_problem_at_length_50() {
+    if skip_in_debug("lstm_solves_the_adding_problem_at_length_50") {
+        return;
+    }
+    // Measured (test MSE after 600 / 800 / 1000 / 1200 steps): 0.170, 0.026, 0.0052,
+    // 0.0045; the LSTM leaves the mean-predictor plateau (~0.167) later than the GRU.
+    let mse = adding_problem(RecurrentConfig::lstm(2, 32), &[1200])[0];
+    eprintln!("LSTM adding problem (T = 50): test MSE {mse:.5} after 1200 steps");
+    assert!(mse < 0.01, "test MSE {mse}");
+}
+
+/// The vanishing-gradient lesson beside the two tests above: with the same data,
+/// optimizer and the LSTM's budget, a vanilla tanh RNN never leaves the plateau of
+/// predicting the mean sum (MSE ~0.167; measured 0.166-0.177 at every 100 steps up to
+/// 2000), because the gradient from the target fades over the up to 50 steps back
+/// to the first marker.
+#[test]
+fn vanilla_rnn_stays_on_the_adding_problem_plateau_at_length_50() {
+    if skip_in_debug("vanilla_rnn_stays_on_the_adding_problem_plateau_at_length_50") {
+        return;
+    }
+    let mse = adding_problem(RecurrentConfig::rnn(2, 32), &[1200])[0];
+    eprintln!("vanilla RNN adding problem (T = 50): test MSE {mse:.5} after 1200 steps");
+    assert!(mse > 0.1, "test MSE {mse}");
 }
 
 // ---------------------------------------------------------------------------------

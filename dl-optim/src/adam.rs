@@ -106,6 +106,104 @@ impl AdamConfig {
     }
 }
 
+/// The per-step constants of the update.
+struct Coefficients<T> {
+    step_size: T,
+    bc2_sqrt: T,
+    b1: T,
+    b2: T,
+    eps: T,
+    wd: T,
+    shrink: T,
+}
+
+/// One parameter's update, compiled for AVX-512 or AVX2 where the CPU has them (the
+/// two divisions per element, kept for bit-exact parity with torch, are the cost).
+#[inline(never)]
+fn update<T: Scalar, const DECOUPLED: bool, const AMSGRAD: bool>(
+    k: &Coefficients<T>,
+    w: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    v_max: &mut [T],
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<T: Scalar, const D: bool, const A: bool>(
+            k: &Coefficients<T>,
+            w: &mut [T],
+            g: &[T],
+            m: &mut [T],
+            v: &mut [T],
+            v_max: &mut [T],
+        ) {
+            update_body::<T, D, A>(k, w, g, m, v, v_max)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: Scalar, const D: bool, const A: bool>(
+            k: &Coefficients<T>,
+            w: &mut [T],
+            g: &[T],
+            m: &mut [T],
+            v: &mut [T],
+            v_max: &mut [T],
+        ) {
+            update_body::<T, D, A>(k, w, g, m, v, v_max)
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { avx512::<T, DECOUPLED, AMSGRAD>(k, w, g, m, v, v_max) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { avx2::<T, DECOUPLED, AMSGRAD>(k, w, g, m, v, v_max) };
+        }
+    }
+    update_body::<T, DECOUPLED, AMSGRAD>(k, w, g, m, v, v_max)
+}
+
+/// The update of [`update`]. The slices are arguments and re-cut to one length, so
+/// the compiler sees no aliasing and no bounds checks, and vectorizes the loop.
+/// (FMA contraction is not allowed implicitly, so the rounding is the same on every
+/// path.)
+#[inline(always)]
+fn update_body<T: Scalar, const DECOUPLED: bool, const AMSGRAD: bool>(
+    k: &Coefficients<T>,
+    w: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    v_max: &mut [T],
+) {
+    let n = w.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    let v_max = if AMSGRAD { &mut v_max[..n] } else { &mut v_max[..0] };
+    for i in 0..n {
+        let mut gi = g[i];
+        let mut wi = w[i];
+        if DECOUPLED {
+            wi = wi * k.shrink;
+        } else {
+            gi = gi + k.wd * wi;
+        }
+        let mi = m[i] + (T::ONE - k.b1) * (gi - m[i]);
+        let vi = k.b2 * v[i] + (T::ONE - k.b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        let second = if AMSGRAD {
+            let vm = v_max[i].max(vi);
+            v_max[i] = vm;
+            vm
+        } else {
+            vi
+        };
+        let denom = second.sqrt() / k.bc2_sqrt + k.eps;
+        w[i] = wi - k.step_size * mi / denom;
+    }
+}
+
 /// Adam or AdamW (see the module doc for the update).
 #[derive(Clone, Debug)]
 pub struct Adam<T: Scalar = f32> {
@@ -126,24 +224,22 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
         let wd = T::from_f64_lossy(c.weight_decay);
         let shrink = T::ONE - T::from_f64_lossy(c.lr * c.weight_decay);
         let decoupled = self.decoupled;
+        let k = Coefficients {
+            step_size,
+            bc2_sqrt,
+            b1,
+            b2,
+            eps,
+            wd,
+            shrink,
+        };
         self.state.drive(params, |w, g, [m, v, v_max]| {
-            for i in 0..w.len() {
-                let mut gi = g[i];
-                if decoupled {
-                    w[i] = w[i] * shrink;
-                } else {
-                    gi = gi + wd * w[i];
-                }
-                m[i] = m[i] + (T::ONE - b1) * (gi - m[i]);
-                v[i] = b2 * v[i] + (T::ONE - b2) * gi * gi;
-                let second = if c.amsgrad {
-                    v_max[i] = v_max[i].max(v[i]);
-                    v_max[i]
-                } else {
-                    v[i]
-                };
-                let denom = second.sqrt() / bc2_sqrt + eps;
-                w[i] = w[i] - step_size * m[i] / denom;
+            // The variants as separate loops, so each one vectorizes.
+            match (decoupled, c.amsgrad) {
+                (false, false) => update::<T, false, false>(&k, w, g, m, v, v_max),
+                (false, true) => update::<T, false, true>(&k, w, g, m, v, v_max),
+                (true, false) => update::<T, true, false>(&k, w, g, m, v, v_max),
+                (true, true) => update::<T, true, true>(&k, w, g, m, v, v_max),
             }
         })
     }

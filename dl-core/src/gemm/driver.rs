@@ -117,7 +117,7 @@ pub(super) fn gemm<T: Scalar>(
 }
 
 /// `x` as a slice of `U` when `T` is `U`.
-fn cast<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
+pub(super) fn cast<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
     if TypeId::of::<T>() == TypeId::of::<U>() {
         // SAFETY: `T` and `U` are the same type, so the slice is reinterpreted as itself.
         Some(unsafe { core::slice::from_raw_parts(x.as_ptr().cast::<U>(), x.len()) })
@@ -127,7 +127,7 @@ fn cast<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
 }
 
 /// `x` as a mutable slice of `U` when `T` is `U`.
-fn cast_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
+pub(super) fn cast_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
     if TypeId::of::<T>() == TypeId::of::<U>() {
         // SAFETY: `T` and `U` are the same type; the unique borrow moves into the result.
         Some(unsafe { core::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) })
@@ -157,6 +157,10 @@ fn gemm_typed<T: Element>(
         // BLAS convention: A and B are not read, so C = beta * C exactly.
         scale_by_beta(c, beta);
         return;
+    }
+    if m == 1 {
+        // A is one contiguous row either way round.
+        return super::gemv::gemv(trans_b, n, k, alpha, a, b, beta, c);
     }
     let p = Problem::new(trans_a, trans_b, m, n, k, alpha, a, b, beta);
     #[cfg(target_arch = "x86_64")]
