@@ -218,6 +218,10 @@ pub fn max_pool2d<T: Scalar>(
     out_shape.check_len(out.len(), OP, "output")?;
     out_shape.check_len(argmax.len(), OP, "argmax")?;
     let plane_len = g.h * g.w;
+    if params == Pool2dParams::new(2, 2) {
+        max_pool_2x2(&g, input, out, argmax);
+        return Ok(out_shape);
+    }
     g.for_each_window(|plane, o, rows, cols| {
         // padding <= kernel / 2 guarantees every window overlaps the input.
         let mut best_idx = plane * plane_len + rows.start * g.w + cols.start;
@@ -226,7 +230,7 @@ pub fn max_pool2d<T: Scalar>(
             let row = plane * plane_len + y * g.w;
             for x in cols.clone() {
                 let v = input[row + x];
-                if v > best || (v.is_nan() && !best.is_nan()) {
+                if wins(v, best) {
                     best = v;
                     best_idx = row + x;
                 }
@@ -236,6 +240,258 @@ pub fn max_pool2d<T: Scalar>(
         argmax[o] = best_idx;
     });
     Ok(out_shape)
+}
+
+/// Whether `v` replaces `best` as a window's maximum: larger, or the first NaN (ties
+/// keep the earlier element).
+#[inline(always)]
+fn wins<T: Scalar>(v: T, best: T) -> bool {
+    v > best || (v.is_nan() && !best.is_nan())
+}
+
+/// [`wins`] without short-circuit evaluation, so it compiles to flag arithmetic and
+/// selects rather than branches.
+#[inline(always)]
+fn wins_flat<T: Scalar>(v: T, best: T) -> bool {
+    (v > best) | (v.is_nan() & !best.is_nan())
+}
+
+/// [`max_pool2d`] for the common 2x2 window with stride 2 and no padding: the same
+/// results as the general walk (same visiting order, ties and NaN rule), with the
+/// window's two input rows read directly.
+fn max_pool_2x2<T: Scalar>(g: &Pool2dGeometry, input: &[T], out: &mut [T], argmax: &mut [usize]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx512f") {
+        use core::any::TypeId;
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            // SAFETY: `T` is f32, so the slices are reinterpreted as themselves.
+            let (x, y) = unsafe {
+                (
+                    core::slice::from_raw_parts(input.as_ptr().cast::<f32>(), input.len()),
+                    core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()),
+                )
+            };
+            // SAFETY: AVX-512F was detected just above.
+            return unsafe { avx512::max_pool_2x2_f32(g, x, y, argmax) };
+        }
+    }
+    let (w, ow) = (g.w, g.out_w);
+    let planes = input.chunks_exact(g.h * w);
+    let outs = out.chunks_exact_mut(g.out_h * ow);
+    let args = argmax.chunks_exact_mut(g.out_h * ow);
+    for (p, ((x, y), a)) in planes.zip(outs).zip(args).enumerate() {
+        let base = p * g.h * w;
+        for (i, (y, a)) in y
+            .chunks_exact_mut(ow)
+            .zip(a.chunks_exact_mut(ow))
+            .enumerate()
+        {
+            let (r0, r1) = (&x[2 * i * w..][..2 * ow], &x[(2 * i + 1) * w..][..2 * ow]);
+            let (i0, i1) = (base + 2 * i * w, base + (2 * i + 1) * w);
+            for j in 0..ow {
+                // Branch-free selects: which element wins is data-dependent, and a
+                // mispredicted branch per comparison cost more than the whole window.
+                let (mut best, mut top_left) = (r0[2 * j], i0 + 2 * j);
+                let (v, at) = (r0[2 * j + 1], i0 + 2 * j + 1);
+                let win = wins_flat(v, best);
+                best = if win { v } else { best };
+                top_left = if win { at } else { top_left };
+                let (v, at) = (r1[2 * j], i1 + 2 * j);
+                let win = wins_flat(v, best);
+                best = if win { v } else { best };
+                top_left = if win { at } else { top_left };
+                let (v, at) = (r1[2 * j + 1], i1 + 2 * j + 1);
+                let win = wins_flat(v, best);
+                y[j] = if win { v } else { best };
+                a[j] = if win { at } else { top_left };
+            }
+        }
+    }
+}
+
+/// [`max_pool_2x2`] for f32 with AVX-512F: 16 windows at a time, the even and odd
+/// columns of each input row pair split by permutes, the same comparisons as
+/// [`wins`] done on masks (ties keep the earlier element; a NaN wins, then keeps).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx512 {
+    use super::Pool2dGeometry;
+    use core::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX-512F; the slices are sized for `g` (checked by
+    /// [`super::max_pool2d`]).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn max_pool_2x2_f32(
+        g: &Pool2dGeometry,
+        input: &[f32],
+        out: &mut [f32],
+        argmax: &mut [usize],
+    ) {
+        let (w, ow, oh) = (g.w, g.out_w, g.out_h);
+        let planes = g.n * g.c;
+        assert!(input.len() >= planes * g.h * w && 2 * oh <= g.h && 2 * ow <= w);
+        assert!(out.len() >= planes * oh * ow && argmax.len() >= planes * oh * ow);
+        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+        let lane = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+        let (xp, yp, ap) = (input.as_ptr(), out.as_mut_ptr(), argmax.as_mut_ptr());
+        for p in 0..planes {
+            for i in 0..oh {
+                let row0 = p * g.h * w + 2 * i * w;
+                let row1 = row0 + w;
+                let o = (p * oh + i) * ow;
+                for j0 in (0..ow).step_by(16) {
+                    let n = (ow - j0).min(16);
+                    let m: __mmask16 = if n == 16 {
+                        0xffff
+                    } else {
+                        ((1u32 << n) - 1) as u16
+                    };
+                    let (n_lo, n_hi) = ((2 * n).min(16), (2 * n).saturating_sub(16));
+                    let m_lo: __mmask16 = if n_lo == 16 {
+                        0xffff
+                    } else {
+                        ((1u32 << n_lo) - 1) as u16
+                    };
+                    let m_hi: __mmask16 = ((1u32 << n_hi) - 1) as u16;
+                    let load = |row: usize| {
+                        let at = xp.wrapping_add(row + 2 * j0);
+                        let lo = _mm512_maskz_loadu_ps(m_lo, at);
+                        let hi = _mm512_maskz_loadu_ps(m_hi, at.wrapping_add(16));
+                        (
+                            _mm512_permutex2var_ps(lo, even, hi),
+                            _mm512_permutex2var_ps(lo, odd, hi),
+                        )
+                    };
+                    let (a, b) = load(row0);
+                    let (c, d) = load(row1);
+                    let mut best = a;
+                    let mut code = _mm512_setzero_si512();
+                    for (v, k) in [(b, 1), (c, 2), (d, 3)] {
+                        // wins(v, best) = !(v <= best) && best is not NaN.
+                        let le = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, best);
+                        let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+                        let win = !le & ord;
+                        best = _mm512_mask_mov_ps(best, win, v);
+                        code = _mm512_mask_mov_epi32(code, win, _mm512_set1_epi32(k));
+                    }
+                    _mm512_mask_storeu_ps(yp.wrapping_add(o + j0), m, best);
+                    // Index = row0 + 2j + (code & 1) + (code >> 1) * w, in 64 bits.
+                    for half in 0..2 {
+                        let c32 = if half == 0 {
+                            _mm512_castsi512_si256(code)
+                        } else {
+                            _mm512_extracti64x4_epi64::<1>(code)
+                        };
+                        let c64 = _mm512_cvtepu32_epi64(c32);
+                        let col = _mm512_add_epi64(
+                            _mm512_set1_epi64((row0 + 2 * (j0 + 8 * half)) as i64),
+                            lane,
+                        );
+                        let right = _mm512_and_si512(c64, _mm512_set1_epi64(1));
+                        let idx = _mm512_add_epi64(col, right);
+                        // Codes 2 and 3 are in the second row.
+                        let second = _mm512_cmpge_epu64_mask(c64, _mm512_set1_epi64(2));
+                        let idx =
+                            _mm512_mask_add_epi64(idx, second, idx, _mm512_set1_epi64(w as i64));
+                        let mh = ((m >> (8 * half)) & 0xff) as __mmask8;
+                        let at = ap.wrapping_add(o + j0 + 8 * half).cast::<i64>();
+                        _mm512_mask_storeu_epi64(at, mh, idx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The windows' cells of [`super::max_pool2d_2x2_backward`], 16 windows at a time;
+    /// returns false (having written part of `grad_input`) if an index is not in its
+    /// window.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; the slices are sized for `g` (checked by the
+    /// caller).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn max_pool_2x2_backward_f32(
+        g: &Pool2dGeometry,
+        grad_out: &[f32],
+        argmax: &[usize],
+        grad_input: &mut [f32],
+    ) -> bool {
+        let (w, ow, oh) = (g.w, g.out_w, g.out_h);
+        let planes = g.n * g.c;
+        assert!(grad_input.len() >= planes * g.h * w && 2 * oh <= g.h && 2 * ow <= w);
+        assert!(grad_out.len() >= planes * oh * ow && argmax.len() >= planes * oh * ow);
+        // Lane 2k of the low half takes even[k], lane 2k + 1 odd[k]; the high half k + 8.
+        let lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        let hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+        let lane = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+        let (w32, w1) = (_mm512_set1_epi32(w as i32), _mm512_set1_epi32(w as i32 + 1));
+        let (gp, ap, xp) = (grad_out.as_ptr(), argmax.as_ptr(), grad_input.as_mut_ptr());
+        for p in 0..planes {
+            for i in 0..oh {
+                let row0 = p * g.h * w + 2 * i * w;
+                let o = (p * oh + i) * ow;
+                for j0 in (0..ow).step_by(16) {
+                    let n = (ow - j0).min(16);
+                    let m: __mmask16 = if n == 16 {
+                        0xffff
+                    } else {
+                        ((1u32 << n) - 1) as u16
+                    };
+                    let gv = _mm512_maskz_loadu_ps(m, gp.wrapping_add(o + j0));
+                    // code = argmax - (row0 + 2j), as 32-bit lanes.
+                    let mut halves = [_mm256_setzero_si256(); 2];
+                    for (half, out) in halves.iter_mut().enumerate() {
+                        let mh = ((m >> (8 * half)) & 0xff) as __mmask8;
+                        let at = ap.wrapping_add(o + j0 + 8 * half).cast::<i64>();
+                        let a = _mm512_maskz_loadu_epi64(mh, at);
+                        let base = _mm512_add_epi64(
+                            _mm512_set1_epi64((row0 + 2 * (j0 + 8 * half)) as i64),
+                            lane,
+                        );
+                        // Saturating: a far-off index cannot wrap onto a window cell.
+                        *out = _mm512_cvtsepi64_epi32(_mm512_sub_epi64(a, base));
+                    }
+                    let code =
+                        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1]);
+                    let zero = _mm512_setzero_si512();
+                    let c0 = _mm512_cmpeq_epi32_mask(code, zero);
+                    let c1 = _mm512_cmpeq_epi32_mask(code, _mm512_set1_epi32(1));
+                    let cw = _mm512_cmpeq_epi32_mask(code, w32);
+                    let cw1 = _mm512_cmpeq_epi32_mask(code, w1);
+                    if (c0 | c1 | cw | cw1) & m != m {
+                        return false;
+                    }
+                    let rows = [
+                        (
+                            row0,
+                            _mm512_maskz_mov_ps(c0, gv),
+                            _mm512_maskz_mov_ps(c1, gv),
+                        ),
+                        (
+                            row0 + w,
+                            _mm512_maskz_mov_ps(cw, gv),
+                            _mm512_maskz_mov_ps(cw1, gv),
+                        ),
+                    ];
+                    let (n_lo, n_hi) = ((2 * n).min(16), (2 * n).saturating_sub(16));
+                    let m_lo: __mmask16 = if n_lo == 16 {
+                        0xffff
+                    } else {
+                        ((1u32 << n_lo) - 1) as u16
+                    };
+                    let m_hi: __mmask16 = ((1u32 << n_hi) - 1) as u16;
+                    for (start, even, odd) in rows {
+                        let at = xp.wrapping_add(start + 2 * j0);
+                        _mm512_mask_storeu_ps(at, m_lo, _mm512_permutex2var_ps(even, lo_idx, odd));
+                        let hi = _mm512_permutex2var_ps(even, hi_idx, odd);
+                        _mm512_mask_storeu_ps(at.wrapping_add(16), m_hi, hi);
+                    }
+                }
+            }
+        }
+        true
+    }
 }
 
 /// Backward of [`max_pool2d`]: overwrites `grad_input` with zeros, then adds each
@@ -260,6 +516,76 @@ pub fn max_pool2d_backward<T: Scalar>(
         grad_input[i] = grad_input[i] + g;
     }
     Ok(())
+}
+
+/// [`max_pool2d_backward`] for the 2x2 window with stride 2 and no padding (the
+/// windows do not overlap): each window's four cells are written at once (its
+/// gradient on the recorded maximum, zeros elsewhere) and rows or columns no window
+/// covers are zeroed, so `grad_input` is written once instead of zeroed and then
+/// scattered into. `input_shape` is the pooled input's NCHW shape. The same result
+/// as [`max_pool2d_backward`]; an index outside its window (not from
+/// [`max_pool2d`]) sends the call to that general routine, which checks it.
+pub fn max_pool2d_2x2_backward<T: Scalar>(
+    input_shape: Shape,
+    grad_out: &[T],
+    argmax: &[usize],
+    grad_input: &mut [T],
+) -> Result<()> {
+    const OP: &str = "max_pool2d_backward";
+    let g = Pool2dGeometry::new(input_shape, Pool2dParams::new(2, 2))?;
+    input_shape.check_len(grad_input.len(), OP, "grad_input")?;
+    g.output_shape().check_len(grad_out.len(), OP, "grad_out")?;
+    check_len(OP, "argmax", grad_out.len(), argmax.len())?;
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx512f")
+        && core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
+    {
+        // SAFETY: `T` is f32, so the slices are reinterpreted as themselves.
+        let (gy, gx) = unsafe {
+            (
+                core::slice::from_raw_parts(grad_out.as_ptr().cast::<f32>(), grad_out.len()),
+                core::slice::from_raw_parts_mut(
+                    grad_input.as_mut_ptr().cast::<f32>(),
+                    grad_input.len(),
+                ),
+            )
+        };
+        // SAFETY: AVX-512F was detected just above.
+        if unsafe { avx512::max_pool_2x2_backward_f32(&g, gy, argmax, gx) } {
+            zero_uncovered(&g, grad_input);
+            return Ok(());
+        }
+        return max_pool2d_backward(grad_out, argmax, grad_input);
+    }
+    let (h, w, ow) = (g.h, g.w, g.out_w);
+    for (o, (&gv, &a)) in grad_out.iter().zip(argmax).enumerate() {
+        let (plane, rest) = (o / (g.out_h * ow), o % (g.out_h * ow));
+        let (i, j) = (rest / ow, rest % ow);
+        let base = plane * h * w + 2 * i * w + 2 * j;
+        if ![base, base + 1, base + w, base + w + 1].contains(&a) {
+            return max_pool2d_backward(grad_out, argmax, grad_input);
+        }
+        for cell in [base, base + 1, base + w, base + w + 1] {
+            grad_input[cell] = if cell == a { gv } else { T::ZERO };
+        }
+    }
+    zero_uncovered(&g, grad_input);
+    Ok(())
+}
+
+/// Zeroes the last row and column of each plane when no 2x2 window covers them (odd
+/// height or width).
+fn zero_uncovered<T: Scalar>(g: &Pool2dGeometry, grad_input: &mut [T]) {
+    for plane in grad_input.chunks_exact_mut(g.h * g.w) {
+        if g.h % 2 == 1 {
+            plane[(g.h - 1) * g.w..].fill(T::ZERO);
+        }
+        if g.w % 2 == 1 {
+            for row in plane.chunks_exact_mut(g.w) {
+                row[g.w - 1] = T::ZERO;
+            }
+        }
+    }
 }
 
 /// Average pooling with `count_include_pad = true`: each output is the window's sum
@@ -419,5 +745,84 @@ mod tensor_ops {
             let shape = global_avg_pool2d(*self.shape(), self.data(), &mut out)?;
             Tensor::from_shape_vec(shape, out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// The 2x2 / stride 2 fast paths (the AVX-512 one for f32 where the CPU has it)
+    /// agree with the window walk by the definition, ties and NaNs included.
+    #[test]
+    fn max_pool_2x2_fast_path_matches_the_definition() {
+        let mut rng = Rng::seed_from_u64(1);
+        for _ in 0..200 {
+            let (n, c) = (1 + rng.below(2), 1 + rng.below(3));
+            let (h, w) = (2 + rng.below(40), 2 + rng.below(40));
+            // Few distinct values make ties common; a few NaNs test the NaN rule.
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|_| match rng.below(50) {
+                    0 => f32::NAN,
+                    v => (v % 5) as f32 - 2.0,
+                })
+                .collect();
+            let shape = Shape::from([n, c, h, w]);
+            let g = Pool2dGeometry::new(shape, Pool2dParams::new(2, 2)).unwrap();
+            let len = g.output_shape().numel();
+            let (mut y, mut arg) = (vec![0.0f32; len], vec![0usize; len]);
+            max_pool2d(shape, &x, Pool2dParams::new(2, 2), &mut y, &mut arg).unwrap();
+            let mut o = 0;
+            for p in 0..n * c {
+                for i in 0..g.out_h {
+                    for j in 0..g.out_w {
+                        let mut best_idx = (p * h + 2 * i) * w + 2 * j;
+                        for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
+                            let idx = (p * h + 2 * i + dy) * w + 2 * j + dx;
+                            if wins(x[idx], x[best_idx]) {
+                                best_idx = idx;
+                            }
+                        }
+                        assert_eq!(arg[o], best_idx, "window {o} of {shape:?}");
+                        assert_eq!(y[o].to_bits(), x[best_idx].to_bits());
+                        o += 1;
+                    }
+                }
+            }
+            // The one-pass backward writes what zeroing and scattering write.
+            let gy: Vec<f32> = (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let (mut gx, mut want) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()]);
+            max_pool2d_2x2_backward(shape, &gy, &arg, &mut gx).unwrap();
+            max_pool2d_backward(&gy, &arg, &mut want).unwrap();
+            assert_eq!(gx, want, "{shape:?}");
+            let gy64: Vec<f64> = gy.iter().map(|&v| v as f64).collect();
+            let (mut gx64, mut want64) = (vec![f64::NAN; x.len()], vec![f64::NAN; x.len()]);
+            max_pool2d_2x2_backward(shape, &gy64, &arg, &mut gx64).unwrap();
+            max_pool2d_backward(&gy64, &arg, &mut want64).unwrap();
+            assert_eq!(gx64, want64, "{shape:?}");
+        }
+    }
+
+    /// Indices outside their window go to the general backward, which checks them.
+    #[test]
+    fn max_pool_2x2_backward_falls_back_on_foreign_indices() {
+        let shape = Shape::from([1, 1, 4, 4]);
+        let gy = [1.0f32, 2.0, 3.0, 4.0];
+        // Window 0 records cell 15 (another window's): the general routine adds there.
+        let arg = [15usize, 2, 8, 15];
+        let (mut gx, mut want) = (vec![f32::NAN; 16], vec![f32::NAN; 16]);
+        max_pool2d_2x2_backward(shape, &gy, &arg, &mut gx).unwrap();
+        max_pool2d_backward(&gy, &arg, &mut want).unwrap();
+        assert_eq!(gx, want);
+        assert_eq!(gx[15], 5.0);
+        let bad = [1usize << 40, 2, 8, 15];
+        let err = max_pool2d_2x2_backward(shape, &gy, &bad, &mut gx).unwrap_err();
+        assert!(
+            err.to_string().starts_with("max_pool2d_backward: index"),
+            "{err}"
+        );
     }
 }

@@ -179,7 +179,11 @@ fn update_body<T: Scalar, const DECOUPLED: bool, const AMSGRAD: bool>(
 ) {
     let n = w.len();
     let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-    let v_max = if AMSGRAD { &mut v_max[..n] } else { &mut v_max[..0] };
+    let v_max = if AMSGRAD {
+        &mut v_max[..n]
+    } else {
+        &mut v_max[..0]
+    };
     for i in 0..n {
         let mut gi = g[i];
         let mut wi = w[i];

@@ -2,7 +2,9 @@
 //!
 //! Without `--quick`: runs our criterion benches `P` times (default 3), interleaved
 //! with the peers when `--peers` is given (PyTorch and scikit-learn through the scripts
-//! in `xtask/peers/` and `dl-classic/benches/peers/`, where Python can import them),
+//! in `xtask/peers/` and `dl-classic/benches/peers/`, where Python can import them;
+//! candle and burn through the binaries of `xtask/peers/rust/`, a crate outside the
+//! workspace that only `--peers` builds, so normal builds never compile them),
 //! takes each bench's median per pass from criterion's `estimates.json`, and writes
 //! `target/bench/report.md`, `report.json` and `report.svg` (our speed-up over each
 //! peer). A peer that cannot run is listed as missing, never skipped silently.
@@ -87,7 +89,9 @@ pub fn bench(args: &[String]) -> Result {
     let threads = o.threads.to_string();
     let ours = |extra: &[&str]| -> Result {
         let mut cmd = cargo();
-        cmd.args(["bench", "--benches"]);
+        // `--bench '*'`, not `--benches`: the latter also runs each library's unit-test
+        // harness, which rejects criterion's `--warm-up-time`.
+        cmd.args(["bench", "--bench", "*"]);
         for krate in BENCH_CRATES {
             cmd.args(["-p", krate]);
         }
@@ -96,11 +100,20 @@ pub fn bench(args: &[String]) -> Result {
             .env("MATMUL_NUM_THREADS", &threads);
         run(&mut cmd)
     };
+    let rust_peers = if o.peers {
+        build_rust_peers()
+    } else {
+        Vec::new()
+    };
     if o.quick {
         // Criterion's --test mode runs each benchmark once: proves they work.
         ours(&["--test"])?;
         if o.peers {
-            peer_runs(&o, true);
+            let (results, missing) = peer_runs(&o, &rust_peers, true);
+            eprintln!("bench: {} peer results", results.len());
+            for m in missing {
+                eprintln!("bench: missing peer {m}");
+            }
         }
         return Ok(());
     }
@@ -114,7 +127,7 @@ pub fn bench(args: &[String]) -> Result {
             our_passes.entry(id).or_default().push(secs);
         }
         if o.peers {
-            let (results, miss) = peer_runs(&o, false);
+            let (results, miss) = peer_runs(&o, &rust_peers, false);
             for (peer, id, secs) in results {
                 peer_passes.entry((peer, id)).or_default().push(secs);
             }
@@ -124,11 +137,6 @@ pub fn bench(args: &[String]) -> Result {
                 }
             }
         }
-    }
-    for peer in ["candle", "burn"] {
-        missing.push(format!(
-            "{peer}: the peer-bench crate is not built yet (planned: a crate excluded from the workspace)"
-        ));
     }
     report(
         &o,
@@ -189,9 +197,41 @@ fn median_ns(est: &str) -> Option<f64> {
     json_num(est, "point_estimate", at).map(|(v, _)| v)
 }
 
-/// Runs each peer script once; returns `(peer, bench id, seconds)` and the peers that
-/// could not run, with the reason.
-fn peer_runs(o: &Options, quick: bool) -> (Vec<(String, String, f64)>, Vec<String>) {
+/// The candle and burn peers: `(peer, its binary or why it is missing)`. Each is built
+/// by its own cargo invocation (one feature each), so burn's gemm features do not unify
+/// into candle's build; the crate has its own workspace and lock file.
+fn build_rust_peers() -> Vec<(&'static str, std::result::Result<PathBuf, String>)> {
+    let manifest = root().join("xtask/peers/rust/Cargo.toml");
+    let target = target_dir().join("peers");
+    [("candle", "candle_bench"), ("burn", "burn_bench")]
+        .into_iter()
+        .map(|(peer, bin)| {
+            let mut cmd = cargo();
+            cmd.args(["build", "--release", "--manifest-path"])
+                .arg(&manifest)
+                .arg("--target-dir")
+                .arg(&target)
+                .args(["--features", peer, "--bin", bin]);
+            let exe = target
+                .join("release")
+                .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+            (
+                peer,
+                run(&mut cmd)
+                    .map(|()| exe)
+                    .map_err(|e| format!("{peer}: build failed ({e})")),
+            )
+        })
+        .collect()
+}
+
+/// Runs each peer (script or binary) once; returns `(peer, bench id, seconds)` and the
+/// peers that could not run, with the reason.
+fn peer_runs(
+    o: &Options,
+    rust_peers: &[(&str, std::result::Result<PathBuf, String>)],
+    quick: bool,
+) -> (Vec<(String, String, f64)>, Vec<String>) {
     let scripts = [
         ("pytorch", root().join("xtask/peers/torch_bench.py")),
         (
@@ -201,13 +241,24 @@ fn peer_runs(o: &Options, quick: bool) -> (Vec<(String, String, f64)>, Vec<Strin
     ];
     let mut results = Vec::new();
     let mut missing = Vec::new();
+    let mut commands = Vec::new();
     for (peer, script) in scripts {
         if !script.exists() {
             missing.push(format!("{peer}: no script at {}", script.display()));
             continue;
         }
         let mut cmd = Command::new("python3");
-        cmd.arg(&script).arg(o.threads.to_string());
+        cmd.arg(&script);
+        commands.push((peer, cmd));
+    }
+    for (peer, exe) in rust_peers {
+        match exe {
+            Ok(exe) => commands.push((peer, Command::new(exe))),
+            Err(e) => missing.push(e.clone()),
+        }
+    }
+    for (peer, mut cmd) in commands {
+        cmd.arg(o.threads.to_string());
         if quick {
             cmd.arg("--quick");
         }
@@ -216,11 +267,12 @@ fn peer_runs(o: &Options, quick: bool) -> (Vec<(String, String, f64)>, Vec<Strin
             Ok(out) => {
                 let err = String::from_utf8_lossy(&out.stderr);
                 let last = err.lines().last().unwrap_or("").to_string();
-                missing.push(format!("{peer}: script failed ({last})"));
+                missing.push(format!("{peer}: failed ({last})"));
                 continue;
             }
             Err(e) => {
-                missing.push(format!("{peer}: cannot run python3 ({e})"));
+                let prog = cmd.get_program().to_string_lossy().into_owned();
+                missing.push(format!("{peer}: cannot run {prog} ({e})"));
                 continue;
             }
         };
@@ -242,8 +294,33 @@ fn peer_runs(o: &Options, quick: bool) -> (Vec<(String, String, f64)>, Vec<Strin
                 break;
             }
         }
+        // A workload the peer cannot run is listed, not skipped silently (notes on
+        // workloads that did run only say how they were built).
+        for (id, why) in peer_notes(&text) {
+            if !results.iter().any(|(p, i, _)| p == peer && *i == id) {
+                missing.push(format!("{peer} {id}: {why}"));
+            }
+        }
     }
     (results, missing)
+}
+
+/// The `"notes": {"id": "why", ...}` of a peer's output (values hold no quotes or braces).
+fn peer_notes(text: &str) -> Vec<(String, String)> {
+    let Some(at) = text.find("\"notes\": {") else {
+        return Vec::new();
+    };
+    let body = &text[at + "\"notes\": {".len()..];
+    let body = &body[..body.find('}').unwrap_or(body.len())];
+    body.split("\", \"")
+        .filter_map(|pair| pair.split_once("\": \""))
+        .map(|(id, why)| {
+            (
+                id.trim_matches('"').to_string(),
+                why.trim_end_matches('"').to_string(),
+            )
+        })
+        .collect()
 }
 
 fn fmt_time(s: f64) -> String {
@@ -406,5 +483,15 @@ mod tests {
             Some((2.0, 1.0, 3.0))
         );
         assert!(stat(Vec::new()).is_none());
+        let peer = r#"{"peer": "candle", "results": {"gemm/f32/64": {"median": 1.5e-5, "min": 1e-5, "max": 2e-5}}, "notes": {"train/a": "no LSTM (yet)", "train/b": "built by hand"}}"#;
+        assert_eq!(json_num(peer, "median", 0).map(|(v, _)| v), Some(1.5e-5));
+        assert_eq!(
+            peer_notes(peer),
+            vec![
+                ("train/a".to_string(), "no LSTM (yet)".to_string()),
+                ("train/b".to_string(), "built by hand".to_string())
+            ]
+        );
+        assert!(peer_notes(r#"{"results": {}}"#).is_empty());
     }
 }

@@ -1,4 +1,5 @@
-//! 2-D convolution (im2col + gemm in dl-core) and max / average pooling, NCHW.
+//! 2-D convolution (dl-core's direct kernels for stride-1 convolutions, threaded under
+//! std; im2col + gemm otherwise) and max / average pooling, NCHW.
 //!
 //! The dl-core backward kernels overwrite their output, so each backward here
 //! writes into a scratch buffer and adds it into the gradient (or writes straight
@@ -11,18 +12,18 @@ use dl_core::conv::{self as ckern, Conv2dGeometry, Conv2dParams};
 use dl_core::pool::{self as pkern, Pool2dParams};
 use dl_core::Scalar;
 
-/// Adds a kernel's overwritten result: `run` fills a zeroed buffer, which is then
-/// added into `g` (or written straight into `g` when it is fresh).
+/// Adds a kernel's overwritten result: `run` overwrites a buffer, which is then
+/// added into `g` (or `run` writes straight into `g` when it is fresh).
 fn add_overwritten<T: Scalar>(
     g: GradMut<'_, T>,
     tmp: &mut alloc::vec::Vec<T>,
     run: impl FnOnce(&mut [T]) -> Result<()>,
 ) -> Result<()> {
     if g.fresh {
-        g.data.fill(T::ZERO);
+        // Every kernel passed here overwrites all of its output: no zeroing first.
         run(g.data)
     } else {
-        let buf = zeroed(tmp, g.data.len());
+        let buf = sized(tmp, g.data.len());
         run(buf)?;
         for (d, &v) in g.data.iter_mut().zip(buf.iter()) {
             *d = *d + v;
@@ -45,13 +46,13 @@ impl<T: Scalar> Graph<'_, T> {
         let geom = Conv2dGeometry::new(xs, ws, params)?;
         let mut node = self.begin(geom.output_shape());
         let mut workspace = core::mem::take(&mut self.scratch.a);
-        let result = ckern::conv2d(
+        let result = ckern::conv2d_direct(
             &geom,
             self.val(x).data(),
             self.val(w).data(),
             b.map(|b| self.val(b).data()),
             node.value.data_mut(),
-            sized(&mut workspace, geom.workspace_len()),
+            sized(&mut workspace, geom.direct_workspace_len()),
         );
         self.scratch.a = workspace;
         result?;
@@ -104,10 +105,10 @@ pub(crate) fn conv2d_backward<T: Scalar>(
         b: tmp,
         c: tmp_bias,
     } = scratch;
-    sized(ws, geom.workspace_len());
+    sized(ws, geom.direct_workspace_len());
     if let Some(dx) = grads.get(x) {
         add_overwritten(dx, tmp, |out| {
-            Ok(ckern::conv2d_backward_input(
+            Ok(ckern::conv2d_backward_input_direct(
                 &geom,
                 ctx.dy,
                 wv.data(),
@@ -122,7 +123,7 @@ pub(crate) fn conv2d_backward<T: Scalar>(
         let db = zeroed(tmp_bias, if bias_grad.is_some() { geom.c_out } else { 0 });
         let db = bias_grad.map(|_| &mut db[..]);
         add_overwritten(dw, tmp, |out| {
-            Ok(ckern::conv2d_backward_weight(
+            Ok(ckern::conv2d_backward_weight_direct(
                 &geom,
                 xv.data(),
                 ctx.dy,
@@ -154,15 +155,18 @@ pub(crate) fn max_pool2d_backward<T: Scalar>(
     grads: &mut Grads<'_, '_, T>,
     scratch: &mut Scratch<T>,
     x: Var,
-    _params: Pool2dParams,
+    params: Pool2dParams,
 ) -> Result<()> {
+    let xs = *ctx.vals.get(x).shape();
     if let Some(dx) = grads.get(x) {
         add_overwritten(dx, &mut scratch.b, |out| {
-            Ok(pkern::max_pool2d_backward(
-                ctx.dy,
-                &ctx.node.saved_idx,
-                out,
-            )?)
+            let idx = &ctx.node.saved_idx;
+            if params == Pool2dParams::new(2, 2) {
+                // Non-overlapping windows: one pass writes every cell.
+                Ok(pkern::max_pool2d_2x2_backward(xs, ctx.dy, idx, out)?)
+            } else {
+                Ok(pkern::max_pool2d_backward(ctx.dy, idx, out)?)
+            }
         })?;
     }
     Ok(())

@@ -37,7 +37,16 @@ fn dot<T: Element>(x: &[T], y: &[T]) -> T {
 /// `c = alpha * a op(B) + beta * c` for a row `a` of length `k` (see the module doc).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gemv_body<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &[T], b: &[T], beta: T, c: &mut [T]) {
+fn gemv_body<T: Element>(
+    trans_b: bool,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
+) {
     if trans_b {
         for (j, cj) in c.iter_mut().enumerate() {
             let v = alpha * dot(a, &b[j * k..(j + 1) * k]);
@@ -56,7 +65,16 @@ fn gemv_body<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &[T], b
 
 /// Runs [`gemv_body`] compiled for the best vector extension this CPU has.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn gemv<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &[T], b: &[T], beta: T, c: &mut [T]) {
+pub(super) fn gemv<T: Element>(
+    trans_b: bool,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
+) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         if trans_b && std::is_x86_feature_detected!("avx512f") {
@@ -65,8 +83,10 @@ pub(super) fn gemv<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &
                 super::driver::cast::<T, f32>(b),
                 super::driver::cast_mut::<T, f32>(c),
             ) {
-                let alpha = super::driver::cast::<T, f32>(core::slice::from_ref(&alpha)).map_or(1.0, |v| v[0]);
-                let beta = super::driver::cast::<T, f32>(core::slice::from_ref(&beta)).map_or(0.0, |v| v[0]);
+                let alpha = super::driver::cast::<T, f32>(core::slice::from_ref(&alpha))
+                    .map_or(1.0, |v| v[0]);
+                let beta = super::driver::cast::<T, f32>(core::slice::from_ref(&beta))
+                    .map_or(0.0, |v| v[0]);
                 // SAFETY: the CPU has AVX-512F (checked just above).
                 return unsafe { dots_avx512_f32(k, alpha, a, b, beta, c) };
             }
@@ -86,14 +106,32 @@ pub(super) fn gemv<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemv_avx512<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &[T], b: &[T], beta: T, c: &mut [T]) {
+unsafe fn gemv_avx512<T: Element>(
+    trans_b: bool,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
+) {
     gemv_body(trans_b, n, k, alpha, a, b, beta, c)
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemv_avx2<T: Element>(trans_b: bool, n: usize, k: usize, alpha: T, a: &[T], b: &[T], beta: T, c: &mut [T]) {
+unsafe fn gemv_avx2<T: Element>(
+    trans_b: bool,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
+) {
     gemv_body(trans_b, n, k, alpha, a, b, beta, c)
 }
 
@@ -141,7 +179,11 @@ unsafe fn dots_avx512_f32(k: usize, alpha: f32, a: &[f32], b: &[f32], beta: f32,
         let row = b.as_ptr().add(j * k);
         let mut acc = _mm512_setzero_ps();
         for q in 0..full {
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(ap.add(16 * q)), _mm512_loadu_ps(row.add(16 * q)), acc);
+            acc = _mm512_fmadd_ps(
+                _mm512_loadu_ps(ap.add(16 * q)),
+                _mm512_loadu_ps(row.add(16 * q)),
+                acc,
+            );
         }
         if tail > 0 {
             let av = _mm512_maskz_loadu_ps(mask, ap.add(16 * full));
