@@ -81,6 +81,9 @@ pub(crate) struct Scratch<T> {
     pub a: Vec<T>,
     pub b: Vec<T>,
     pub c: Vec<T>,
+    /// A right-hand operand packed once for many products (a recurrent layer's
+    /// `W_hh`, reused by every time step).
+    pub packed: dl_core::gemm::PackedB<T>,
 }
 
 /// Resizes `v` to `n` elements without touching the ones kept (callers overwrite

@@ -37,10 +37,69 @@ mod kernel;
 mod kernel_x86;
 #[cfg(feature = "alloc")]
 mod pack;
+#[cfg(feature = "alloc")]
+mod packed;
 #[cfg(feature = "std")]
 mod pool;
 #[cfg(feature = "alloc")]
 mod view;
+
+#[cfg(feature = "alloc")]
+pub use packed::PackedB;
+
+/// Threads the threaded kernels use, the caller included: `DL_NUM_THREADS` if set to a
+/// positive number (read once), else the machine's parallelism (at most 16); 1
+/// without `std`.
+pub fn num_threads() -> usize {
+    #[cfg(feature = "std")]
+    return pool::threads();
+    #[cfg(not(feature = "std"))]
+    return 1;
+}
+
+/// Runs `task(0)`, ..., `task(parts - 1)` and returns when all are done: on the gemm's
+/// persistent helper threads and the caller under `std` (allocation-free; parts are
+/// claimed one at a time, so a slow thread leaves its share to the others), in order
+/// on the calling thread without `std` or when the pool is already running another
+/// job. Work that splits into independent blocks (the rows of a batch) uses it to
+/// run on the same threads as the products. A panic in a part is re-raised once all
+/// parts are done.
+pub fn run_parts(parts: usize, task: &(dyn Fn(usize) + Sync)) {
+    #[cfg(feature = "std")]
+    pool::run(parts, task);
+    #[cfg(not(feature = "std"))]
+    (0..parts).for_each(task);
+}
+
+/// Runs `task(i, &mut items[i])` for every item, as parts of [`run_parts`]: each item
+/// is borrowed by exactly one part, so blocks of disjoint buffers prepared by the
+/// caller (a batch's rows, say) can be worked on in place from different threads.
+pub fn for_each_mut<P: Send>(items: &mut [P], task: &(dyn Fn(usize, &mut P) + Sync)) {
+    /// The items' base pointer, shared with the parts.
+    struct Items<P>(*mut P);
+    // SAFETY: parts only ever touch disjoint items (one index each, see below), and
+    // `P: Send` lets each be used from the thread that runs its part.
+    unsafe impl<P: Send> Sync for Items<P> {}
+    impl<P> Items<P> {
+        /// Item `i` (a method, so the closure below captures all of `Items`, which is
+        /// `Sync`, rather than its raw pointer field, which is not).
+        ///
+        /// SAFETY: the caller must be the only user of item `i`, which must be in bounds.
+        unsafe fn get(&self, i: usize) -> *mut P {
+            self.0.add(i)
+        }
+    }
+    let base = Items(items.as_mut_ptr());
+    let len = items.len();
+    run_parts(len, &|i| {
+        assert!(i < len);
+        // SAFETY: `run_parts` calls every index in `0..len` exactly once and returns
+        // only after all calls finish, while `items` is mutably borrowed by this
+        // function; so this is the only reference to item `i` for its duration.
+        let item = unsafe { &mut *base.get(i) };
+        task(i, item);
+    });
+}
 
 /// `C = alpha * op(A) op(B) + beta * C` on contiguous row-major buffers.
 ///
@@ -376,6 +435,17 @@ mod tensor_ops {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn for_each_mut_visits_every_item_once_in_place() {
+        let mut items = [0usize; 7];
+        for round in 1..=50 {
+            for_each_mut(&mut items, &|i, item| *item += i + 1);
+            for (i, &v) in items.iter().enumerate() {
+                assert_eq!(v, round * (i + 1));
+            }
+        }
+    }
 
     #[test]
     fn fallback_matches_hand_computed_product() {

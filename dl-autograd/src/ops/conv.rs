@@ -104,6 +104,7 @@ pub(crate) fn conv2d_backward<T: Scalar>(
         a: ws,
         b: tmp,
         c: tmp_bias,
+        ..
     } = scratch;
     sized(ws, geom.direct_workspace_len());
     if let Some(dx) = grads.get(x) {

@@ -22,7 +22,7 @@
 use crate::error::{invalid_parameter, shape_mismatch, Result};
 use crate::graph::{sized, zeroed, BackwardCtx, Grads, Graph, Scratch, Var};
 use crate::op::Op;
-use dl_core::gemm::gemm;
+use dl_core::gemm::{gemm, PackedB};
 use dl_core::vmath::{sigmoid_inplace, tanh_inplace};
 use dl_core::{Scalar, Shape};
 
@@ -237,76 +237,51 @@ impl<T: Scalar> Graph<'_, T> {
         );
         let mut scratch = core::mem::take(&mut self.scratch);
         let state = zeroed(&mut scratch.a, states * bs * h);
-        let gates = sized(&mut scratch.b, 2 * bs * gh + gh * h);
-        let (gates, rest) = gates.split_at_mut(bs * gh);
-        let (hw, wt) = rest.split_at_mut(bs * gh);
+        let work = sized(&mut scratch.b, 2 * bs * gh);
         let (hstate, cstate) = state.split_at_mut(bs * h);
         hstate.copy_from_slice(self.val(h0).data());
         if let Some(c0) = c0 {
             cstate.copy_from_slice(self.val(c0).data());
         }
+        // W_hh^T packed once for all steps (and all rows).
+        let packed = &mut scratch.packed;
+        let result = packed
+            .pack(true, h, gh, self.val(w_hh).data())
+            .map_err(Into::into);
+        let packed = &scratch.packed;
         let xwv = self.val(xw).data();
-        // W_hh^T once, so every step's product reads B without a transpose (packing
-        // a transposed operand gathers element by element).
-        dl_core::layout::transpose2d(self.val(w_hh).data(), gh, h, wt)?;
-        let wt = &*wt;
         let bias = b_hh.map(|b| self.val(b).data());
         let len = &node.saved_idx[..];
         let out = node.value.data_mut();
-        let result = (|| -> Result<()> {
-            for k in 0..t {
-                let step = if spec.reverse { t - 1 - k } else { k };
-                // hw = h W_hh^T + b_hh; for RNN / LSTM the gates add xw_t to it.
-                gemm(false, false, bs, gh, h, T::ONE, hstate, wt, T::ZERO, hw)?;
-                for b in 0..bs {
-                    let row = &mut hw[b * gh..(b + 1) * gh];
-                    if let Some(bias) = bias {
-                        for (v, &bv) in row.iter_mut().zip(bias) {
-                            *v = *v + bv;
-                        }
-                    }
-                    let xrow = &xwv[(b * t + step) * gh..(b * t + step + 1) * gh];
-                    let grow = &mut gates[b * gh..(b + 1) * gh];
-                    let hb = &mut hstate[b * h..(b + 1) * h];
-                    let orow = &mut out[(b * (t + states) + step) * h..][..h];
-                    if frozen(len, b, step) {
-                        orow.fill(T::ZERO);
-                        if needs {
-                            // Keep the saved rows finite; backward skips them.
-                            let at = (b * t + step) * h * (1 + per);
-                            let s = &mut saved[at..at + h * (1 + per)];
-                            s.fill(T::ZERO);
-                            s[..h].copy_from_slice(hb);
-                        }
-                        continue;
-                    }
-                    let c_at = (b * h).min(cstate.len());
-                    let cb = &mut cstate[c_at..];
-                    let at = (b * t + step) * h * (1 + per);
-                    let sv: &mut [T] = if needs {
-                        &mut saved[at..at + h * (1 + per)]
-                    } else {
-                        &mut []
-                    };
-                    if needs {
-                        sv[..h].copy_from_slice(hb);
-                    }
-                    step_cell(cell, h, xrow, row, grow, hb, cb, sv);
-                    orow.copy_from_slice(hb);
-                }
-            }
-            Ok(())
-        })();
-        if result.is_ok() {
-            for b in 0..bs {
-                let base = b * (t + states) + t;
-                out[base * h..(base + 1) * h].copy_from_slice(&hstate[b * h..(b + 1) * h]);
-                if states == 2 {
-                    out[(base + 1) * h..(base + 2) * h]
-                        .copy_from_slice(&cstate[b * h..(b + 1) * h]);
-                }
-            }
-        }
+        let step = StepSizes {
+            cell,
+            t,
+            h,
+            reverse: spec.reverse,
+        };
+        let result = result.and_then(|()| {
+            // Each part owns a block of batch rows through every step: rows never
+            // interact, so the parts need no synchronization until the end.
+            let rows = bs.div_ceil(row_parts(bs, gh * h * t));
+            let parts = rows_of(xwv, rows * t * gh)
+                .zip(rows_of(len, rows))
+                .zip(rows_of_mut(hstate, rows * h))
+                .zip(rows_of_mut(cstate, rows * h))
+                .zip(rows_of_mut(work, rows * 2 * gh))
+                .zip(rows_of_mut(saved, rows * t * h * (1 + per)))
+                .zip(rows_of_mut(out, rows * (t + states) * h))
+                .take(bs.div_ceil(rows))
+                .map(|((((((xw, len), h), c), work), saved), out)| ForwardRows {
+                    xw,
+                    len,
+                    h,
+                    c,
+                    work,
+                    saved,
+                    out,
+                });
+            run_rows(parts, &|rows| forward_rows(rows, step, bias, packed))
+        });
         self.scratch = scratch;
         result?;
         let op = Op::Recurrent {
@@ -319,6 +294,144 @@ impl<T: Scalar> Graph<'_, T> {
         };
         Ok(self.finish(op, node, needs))
     }
+}
+
+/// Parts a batch's rows are split into: one per thread when the layer has work
+/// enough to pay for waking them (`macs` multiply-adds per row over all steps) and
+/// each part gets a few rows.
+fn row_parts(bs: usize, macs: usize) -> usize {
+    let threads = dl_core::gemm::num_threads().min(MAX_PARTS);
+    if threads > 1 && bs >= 8 && bs.saturating_mul(macs) >= 1 << 20 {
+        threads.min(bs / 4)
+    } else {
+        1
+    }
+}
+
+/// At most this many parts (the gemm pool's thread cap).
+const MAX_PARTS: usize = 16;
+
+/// Runs `f` on each block of rows (at most [`MAX_PARTS`]) as parts on the gemm's
+/// threads; the first error wins.
+fn run_rows<P: Send>(
+    parts: impl Iterator<Item = P>,
+    f: &(dyn Fn(&mut P) -> Result<()> + Sync),
+) -> Result<()> {
+    let mut parts = parts.map(|p| (Some(p), Ok(())));
+    let mut slots: [(Option<P>, Result<()>); MAX_PARTS] =
+        core::array::from_fn(|_| parts.next().unwrap_or((None, Ok(()))));
+    dl_core::gemm::for_each_mut(&mut slots, &|_, (rows, result)| {
+        if let Some(rows) = rows {
+            *result = f(rows);
+        }
+    });
+    slots.into_iter().try_for_each(|(_, r)| r)
+}
+
+/// `s` in consecutive blocks of `size`, then empty slices forever (an empty buffer,
+/// such as `saved` when nothing needs gradients, gives every part an empty block).
+fn rows_of<T>(s: &[T], size: usize) -> impl Iterator<Item = &[T]> {
+    s.chunks(size.max(1)).chain(core::iter::repeat(&[][..]))
+}
+
+/// [`rows_of`] for mutable buffers.
+fn rows_of_mut<T>(s: &mut [T], size: usize) -> impl Iterator<Item = &mut [T]> {
+    s.chunks_mut(size.max(1))
+        .chain(core::iter::repeat_with(|| &mut [][..]))
+}
+
+/// The sizes every part of a layer shares.
+#[derive(Clone, Copy)]
+struct StepSizes {
+    cell: RecurrentCell,
+    t: usize,
+    h: usize,
+    reverse: bool,
+}
+
+/// One part's rows of every forward buffer (see [`Graph::recurrent`]).
+struct ForwardRows<'a, T> {
+    /// `[rows, T, G*H]`.
+    xw: &'a [T],
+    /// `[rows]`, or empty without lengths.
+    len: &'a [usize],
+    /// Hidden state `[rows, H]`.
+    h: &'a mut [T],
+    /// Memory cell `[rows, H]` (LSTM), else empty.
+    c: &'a mut [T],
+    /// `[rows, 2 G*H]`: gates and `h W_hh^T`.
+    work: &'a mut [T],
+    /// `[rows, T, H (1 + per)]`, or empty when nothing needs gradients.
+    saved: &'a mut [T],
+    /// `[rows, T + S, H]`.
+    out: &'a mut [T],
+}
+
+/// The forward pass of one part's rows over all steps.
+fn forward_rows<T: Scalar>(
+    p: &mut ForwardRows<'_, T>,
+    sizes: StepSizes,
+    bias: Option<&[T]>,
+    w: &PackedB<T>,
+) -> Result<()> {
+    let StepSizes {
+        cell,
+        t,
+        h,
+        reverse,
+    } = sizes;
+    let (states, per, gh) = (cell.states(), cell.saved_per_unit(), cell.gates() * h);
+    let rows = p.h.len() / h.max(1);
+    let needs = !p.saved.is_empty();
+    let (gates, hw) = p.work.split_at_mut(rows * gh);
+    for k in 0..t {
+        let step = if reverse { t - 1 - k } else { k };
+        // hw = h W_hh^T + b_hh; for RNN / LSTM the gates add xw_t to it.
+        w.gemm(false, rows, T::ONE, p.h, T::ZERO, hw)?;
+        for b in 0..rows {
+            let row = &mut hw[b * gh..(b + 1) * gh];
+            if let Some(bias) = bias {
+                for (v, &bv) in row.iter_mut().zip(bias) {
+                    *v = *v + bv;
+                }
+            }
+            let xrow = &p.xw[(b * t + step) * gh..(b * t + step + 1) * gh];
+            let grow = &mut gates[b * gh..(b + 1) * gh];
+            let hb = &mut p.h[b * h..(b + 1) * h];
+            let orow = &mut p.out[(b * (t + states) + step) * h..][..h];
+            let at = (b * t + step) * h * (1 + per);
+            if frozen(p.len, b, step) {
+                orow.fill(T::ZERO);
+                if needs {
+                    // Keep the saved rows finite; backward skips them.
+                    let s = &mut p.saved[at..at + h * (1 + per)];
+                    s.fill(T::ZERO);
+                    s[..h].copy_from_slice(hb);
+                }
+                continue;
+            }
+            let c_at = (b * h).min(p.c.len());
+            let cb = &mut p.c[c_at..];
+            let sv: &mut [T] = if needs {
+                &mut p.saved[at..at + h * (1 + per)]
+            } else {
+                &mut []
+            };
+            if needs {
+                sv[..h].copy_from_slice(hb);
+            }
+            step_cell(cell, h, xrow, row, grow, hb, cb, sv);
+            orow.copy_from_slice(hb);
+        }
+    }
+    for b in 0..rows {
+        let base = b * (t + states) + t;
+        p.out[base * h..(base + 1) * h].copy_from_slice(&p.h[b * h..(b + 1) * h]);
+        if states == 2 {
+            p.out[(base + 1) * h..(base + 2) * h].copy_from_slice(&p.c[b * h..(b + 1) * h]);
+        }
+    }
+    Ok(())
 }
 
 /// One cell update of one batch row: `hw = h W_hh^T + b_hh` (`[G*H]`, overwritten),
@@ -461,58 +574,55 @@ fn lstm_cell_backward<T: Scalar>(
     }
 }
 
-/// Backward of [`Graph::recurrent`] (see the module doc).
-pub(crate) fn recurrent_backward<T: Scalar>(
-    ctx: &BackwardCtx<'_, '_, T>,
-    grads: &mut Grads<'_, '_, T>,
-    scratch: &mut Scratch<T>,
-    inputs: RecurrentInputs,
-    spec: RecurrentSpec,
-) -> Result<()> {
-    let RecurrentInputs {
-        xw,
-        w_hh,
-        b_hh,
-        h0,
-        c0,
-    } = inputs;
-    let cell = spec.cell;
-    let bs = ctx.vals.get(h0).shape().dims()[0];
-    let xs = ctx.vals.get(xw).shape();
-    let gh = xs.dims()[xs.rank() - 1];
-    let t = xs.numel() / (bs * gh).max(1);
-    let h = gh / cell.gates();
-    let states = cell.states();
-    let per = cell.saved_per_unit();
-    let saved = &ctx.node.saved;
-    let len = &ctx.node.saved_idx[..];
-    let wv = ctx.vals.get(w_hh).data();
-    let dy = ctx.dy;
+/// One part's rows of every backward buffer (see [`recurrent_backward`]).
+struct BackwardRows<'a, T> {
+    /// `[rows]`, or empty without lengths.
+    len: &'a [usize],
+    /// `[rows, T, H (1 + per)]` as the forward saved them.
+    saved: &'a [T],
+    /// The output's gradient `[rows, T + S, H]`.
+    dy: &'a [T],
+    /// Carried `dh` `[rows, H]`; ends as the gradient of `h0`.
+    dh: &'a mut [T],
+    /// Carried `dc` `[rows, H]` (LSTM), else empty; ends as the gradient of `c0`.
+    dc: &'a mut [T],
+    /// Gradient of the gates' pre-activations (= of `xw`) `[rows, T, G*H]`, zeroed.
+    dpre: &'a mut [T],
+    /// Gradient of `hw = h W_hh^T + b_hh` `[rows, T, G*H]` (GRU), else empty.
+    dhw: &'a mut [T],
+    /// `[rows, G*H + H]`: a step's `dhw`, then the next `dh`.
+    work: &'a mut [T],
+}
 
-    // Work: carry (dh, dc) [S*B*H], the per-step gate gradients of `pre` (= dxw) and
-    // of `hw` (differs for the GRU's n block) for all steps, a contiguous step row.
-    let carry = sized(&mut scratch.a, states * bs * h);
-    let (dh_carry, dc_carry) = carry.split_at_mut(bs * h);
-    for b in 0..bs {
+/// Backpropagation through time for one part's rows.
+fn backward_rows<T: Scalar>(
+    p: &mut BackwardRows<'_, T>,
+    sizes: StepSizes,
+    truncate: Option<usize>,
+    w: &PackedB<T>,
+) -> Result<()> {
+    let StepSizes {
+        cell,
+        t,
+        h,
+        reverse,
+    } = sizes;
+    let (states, per, gh) = (cell.states(), cell.saved_per_unit(), cell.gates() * h);
+    let rows = p.dh.len() / h.max(1);
+    let gru = cell == RecurrentCell::Gru;
+    let (len, saved, dy) = (p.len, p.saved, p.dy);
+    let (dh_carry, dc_carry) = (&mut *p.dh, &mut *p.dc);
+    for b in 0..rows {
         let base = b * (t + states) + t;
         dh_carry[b * h..(b + 1) * h].copy_from_slice(&dy[base * h..(base + 1) * h]);
         if states == 2 {
             dc_carry[b * h..(b + 1) * h].copy_from_slice(&dy[(base + 1) * h..(base + 2) * h]);
         }
     }
-    let gru = cell == RecurrentCell::Gru;
-    let work = zeroed(
-        &mut scratch.b,
-        bs * t * gh * if gru { 2 } else { 1 } + 2 * bs * gh + bs * h,
-    );
-    let (dpre, work) = work.split_at_mut(bs * t * gh);
-    let (dhw_all, work) = work.split_at_mut(if gru { bs * t * gh } else { 0 });
-    let (step_dhw, work) = work.split_at_mut(bs * gh);
-    let (_, next_dh) = work.split_at_mut(bs * gh);
-
+    let (step_dhw, next_dh) = p.work.split_at_mut(rows * gh);
     for k in (0..t).rev() {
-        let step = if spec.reverse { t - 1 - k } else { k };
-        for b in 0..bs {
+        let step = if reverse { t - 1 - k } else { k };
+        for b in 0..rows {
             let srow = &mut step_dhw[b * gh..(b + 1) * gh];
             if frozen(len, b, step) {
                 srow.fill(T::ZERO);
@@ -525,7 +635,7 @@ pub(crate) fn recurrent_backward<T: Scalar>(
             for (d, &o) in dh.iter_mut().zip(dout) {
                 *d = *d + o;
             }
-            let drow = &mut dpre[(b * t + step) * gh..(b * t + step + 1) * gh];
+            let drow = &mut p.dpre[(b * t + step) * gh..(b * t + step + 1) * gh];
             match cell {
                 RecurrentCell::RnnTanh | RecurrentCell::RnnRelu => {
                     let y = &sv[h..2 * h];
@@ -568,7 +678,7 @@ pub(crate) fn recurrent_backward<T: Scalar>(
                         &sv[4 * h..5 * h],
                     );
                     let hprev = &sv[..h];
-                    let hrow = &mut dhw_all[(b * t + step) * gh..(b * t + step + 1) * gh];
+                    let hrow = &mut p.dhw[(b * t + step) * gh..(b * t + step + 1) * gh];
                     for j in 0..h {
                         let dn = dh[j] * (T::ONE - z[j]) * (T::ONE - n[j] * n[j]);
                         let dz = dh[j] * (hprev[j] - n[j]) * z[j] * (T::ONE - z[j]);
@@ -589,20 +699,101 @@ pub(crate) fn recurrent_backward<T: Scalar>(
         // dh_{t-1} = dhw_t W_hh (+ z dh for the GRU); frozen rows pass dh through.
         let beta = if gru { T::ONE } else { T::ZERO };
         next_dh.copy_from_slice(dh_carry);
-        gemm(false, false, bs, h, gh, T::ONE, step_dhw, wv, beta, next_dh)?;
-        for b in 0..bs {
-            let rows = b * h..(b + 1) * h;
+        w.gemm(false, rows, T::ONE, step_dhw, beta, next_dh)?;
+        for b in 0..rows {
+            let r = b * h..(b + 1) * h;
             if !frozen(len, b, step) {
-                dh_carry[rows.clone()].copy_from_slice(&next_dh[rows]);
+                dh_carry[r.clone()].copy_from_slice(&next_dh[r]);
             }
         }
-        if let (Some(every), true) = (spec.truncate, k > 0) {
+        if let (Some(every), true) = (truncate, k > 0) {
             if k % every == 0 {
                 dh_carry.fill(T::ZERO);
                 dc_carry.fill(T::ZERO);
             }
         }
     }
+    Ok(())
+}
+
+/// Backward of [`Graph::recurrent`] (see the module doc).
+pub(crate) fn recurrent_backward<T: Scalar>(
+    ctx: &BackwardCtx<'_, '_, T>,
+    grads: &mut Grads<'_, '_, T>,
+    scratch: &mut Scratch<T>,
+    inputs: RecurrentInputs,
+    spec: RecurrentSpec,
+) -> Result<()> {
+    let RecurrentInputs {
+        xw,
+        w_hh,
+        b_hh,
+        h0,
+        c0,
+    } = inputs;
+    let cell = spec.cell;
+    let bs = ctx.vals.get(h0).shape().dims()[0];
+    let xs = ctx.vals.get(xw).shape();
+    let gh = xs.dims()[xs.rank() - 1];
+    let t = xs.numel() / (bs * gh).max(1);
+    let h = gh / cell.gates();
+    let states = cell.states();
+    let per = cell.saved_per_unit();
+    let saved = &ctx.node.saved;
+    let len = &ctx.node.saved_idx[..];
+    let wv = ctx.vals.get(w_hh).data();
+    let dy = ctx.dy;
+
+    // Work: carry (dh, dc) [S*B*H]; the gate gradients of `pre` (= dxw) and of `hw`
+    // (differs for the GRU's n block) for all steps; per row, a step's `dhw` and the
+    // next `dh`.
+    let carry = sized(&mut scratch.a, states * bs * h);
+    let (dh_carry, dc_carry) = carry.split_at_mut(bs * h);
+    let gru = cell == RecurrentCell::Gru;
+    let work = zeroed(
+        &mut scratch.b,
+        bs * t * gh * if gru { 2 } else { 1 } + bs * (gh + h),
+    );
+    let (dpre, work) = work.split_at_mut(bs * t * gh);
+    let (dhw_all, step_work) = work.split_at_mut(if gru { bs * t * gh } else { 0 });
+    // dh_{t-1} = dhw_t W_hh: W_hh packed once for all steps.
+    scratch.packed.pack(false, gh, h, wv)?;
+    let packed = &scratch.packed;
+    let sizes = StepSizes {
+        cell,
+        t,
+        h,
+        reverse: spec.reverse,
+    };
+    let truncate = spec.truncate;
+    {
+        let rows = bs.div_ceil(row_parts(bs, 2 * gh * h * t));
+        let parts = rows_of(len, rows)
+            .zip(rows_of(saved, rows * t * h * (1 + per)))
+            .zip(rows_of(dy, rows * (t + states) * h))
+            .zip(rows_of_mut(dh_carry, rows * h))
+            .zip(rows_of_mut(dc_carry, rows * h))
+            .zip(rows_of_mut(dpre, rows * t * gh))
+            .zip(rows_of_mut(dhw_all, rows * t * gh))
+            .zip(rows_of_mut(step_work, rows * (gh + h)))
+            .take(bs.div_ceil(rows))
+            .map(
+                |(((((((len, saved), dy), dh), dc), dpre), dhw), work)| BackwardRows {
+                    len,
+                    saved,
+                    dy,
+                    dh,
+                    dc,
+                    dpre,
+                    dhw,
+                    work,
+                },
+            );
+        run_rows(parts, &|rows| backward_rows(rows, sizes, truncate, packed))?;
+    }
+    let (dh_carry, dc_carry) = scratch.a[..states * bs * h].split_at(bs * h);
+    let dpre = &scratch.b[..bs * t * gh];
+    let dhw_all = &scratch.b[bs * t * gh..][..if gru { bs * t * gh } else { 0 }];
 
     if let Some(g) = grads.get(h0) {
         g.add(dh_carry);

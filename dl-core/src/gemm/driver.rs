@@ -288,14 +288,14 @@ fn run<K: Kernel>(kernel: K, p: Problem<'_, K::T>, c: &mut [K::T], parts: usize)
 /// blocks of 196 rather than three of 256 and one of 16, whose C traffic and loop
 /// overhead per multiply-add would be high). Depends on `k` only, so every part of a
 /// threaded product uses the same blocks, and every element of C the same sum order.
-fn depth_block<K: Kernel>(k: usize) -> usize {
+pub(super) fn depth_block<K: Kernel>(k: usize) -> usize {
     k.div_ceil(k.div_ceil(K::KC))
 }
 
 /// The first `len` elements of `buf` after its first 64-byte boundary (so that panel
 /// rows do not straddle cache lines), growing `buf` if needed: once a thread has
 /// multiplied matrices of some size, products up to that size allocate nothing.
-fn aligned<T: Element>(buf: &mut alloc::vec::Vec<T>, len: usize) -> &mut [T] {
+pub(super) fn aligned<T: Element>(buf: &mut alloc::vec::Vec<T>, len: usize) -> &mut [T] {
     let slack = 64 / core::mem::size_of::<T>();
     if buf.len() < len + slack {
         buf.resize(len + slack, T::ZERO);

@@ -207,7 +207,7 @@ pub(super) fn run(parts: usize, task: &Task<'_>) {
     let panicked = state.panicked;
     drop(state);
     POOL.busy.store(false, Ordering::Release);
-    assert!(!panicked, "gemm: a part of a threaded product panicked");
+    assert!(!panicked, "dl_core::gemm::run_parts: a part panicked");
 }
 
 #[cfg(test)]

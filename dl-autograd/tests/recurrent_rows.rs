@@ -1,0 +1,140 @@
+//! The fused recurrent op splits a batch's rows over threads (each part runs all
+//! steps for its rows). Rows never interact, so every row's output and input
+//! gradients must be bit-for-bit those of running that row alone, and the weight
+//! gradients the sum over rows; checked on batches large enough to be split.
+
+use dl_autograd::{Graph, Param, RecurrentCell, RecurrentInputs, RecurrentSpec};
+use dl_core::{Rng, Tensor};
+
+struct Run {
+    out: Vec<f32>,
+    dxw: Vec<f32>,
+    dh0: Vec<f32>,
+    dw: Vec<f32>,
+    db: Vec<f32>,
+}
+
+fn random(len: usize, scale: f32, rng: &mut Rng) -> Vec<f32> {
+    (0..len).map(|_| rng.uniform(-scale, scale)).collect()
+}
+
+/// Runs the layer on rows `rows` of the batch and backpropagates `sum(out * weight)`.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    spec: RecurrentSpec,
+    rows: core::ops::Range<usize>,
+    t: usize,
+    h: usize,
+    xw: &[f32],
+    h0: &[f32],
+    w: &Tensor<f32>,
+    b: &Tensor<f32>,
+    lengths: &[usize],
+    weight: &[f32],
+) -> Run {
+    let gh = spec.cell.gates() * h;
+    let bs = rows.len();
+    let states = spec.cell.states();
+    let xw = Param::new(
+        Tensor::from_vec(
+            xw[rows.start * t * gh..rows.end * t * gh].to_vec(),
+            &[bs, t, gh],
+        )
+        .unwrap(),
+    );
+    let h0 =
+        Param::new(Tensor::from_vec(h0[rows.start * h..rows.end * h].to_vec(), &[bs, h]).unwrap());
+    let c0 = Param::new(Tensor::from_vec(vec![0.25; bs * h], &[bs, h]).unwrap());
+    let per = (t + states) * h;
+    let weight = Tensor::from_vec(
+        weight[rows.start * per..rows.end * per].to_vec(),
+        &[bs, t + states, h],
+    )
+    .unwrap();
+    let (w, b) = (&Param::new(w.clone()), &Param::new(b.clone()));
+    let mut g = Graph::new();
+    let inputs = RecurrentInputs {
+        xw: g.param(&xw),
+        w_hh: g.param(w),
+        b_hh: Some(g.param(b)),
+        h0: g.param(&h0),
+        c0: (spec.cell == RecurrentCell::Lstm).then(|| g.param(&c0)),
+    };
+    let y = g.recurrent(spec, inputs, Some(&lengths[rows])).unwrap();
+    let wv = g.input(&weight);
+    let prod = g.mul(y, wv).unwrap();
+    let loss = g.sum_all(prod).unwrap();
+    let out = g.value(y).unwrap().data().to_vec();
+    g.backward(loss).unwrap();
+    drop(g);
+    let run = Run {
+        out,
+        dxw: xw.grad().data().to_vec(),
+        dh0: h0.grad().data().to_vec(),
+        dw: w.grad().data().to_vec(),
+        db: b.grad().data().to_vec(),
+    };
+    run
+}
+
+#[test]
+fn split_rows_match_rows_run_alone() {
+    let (bs, t, h) = (16, 9, 96);
+    for cell in [
+        RecurrentCell::Lstm,
+        RecurrentCell::Gru,
+        RecurrentCell::RnnTanh,
+    ] {
+        for reverse in [false, true] {
+            let spec = RecurrentSpec {
+                cell,
+                reverse,
+                truncate: None,
+            };
+            let gh = cell.gates() * h;
+            let mut rng = Rng::seed_from_u64(3);
+            let xw = random(bs * t * gh, 1.0, &mut rng);
+            let h0 = random(bs * h, 0.5, &mut rng);
+            let w = Tensor::from_vec(random(gh * h, 0.1, &mut rng), &[gh, h]).unwrap();
+            let b = Tensor::from_vec(random(gh, 0.1, &mut rng), &[gh]).unwrap();
+            let lengths: Vec<usize> = (0..bs)
+                .map(|i| if i % 3 == 1 { 1 + i % t } else { t })
+                .collect();
+            let weight = random(bs * (t + cell.states()) * h, 1.0, &mut rng);
+            let all = run(spec, 0..bs, t, h, &xw, &h0, &w, &b, &lengths, &weight);
+            let (mut dw, mut db) = (vec![0.0f64; gh * h], vec![0.0f64; gh]);
+            for r in 0..bs {
+                let one = run(spec, r..r + 1, t, h, &xw, &h0, &w, &b, &lengths, &weight);
+                let per = (t + cell.states()) * h;
+                let what = format!("{cell:?} reverse={reverse} row {r}");
+                assert!(
+                    one.out == all.out[r * per..(r + 1) * per],
+                    "{what}: outputs differ"
+                );
+                assert!(
+                    one.dxw == all.dxw[r * t * gh..(r + 1) * t * gh],
+                    "{what}: dxw differs"
+                );
+                assert!(
+                    one.dh0 == all.dh0[r * h..(r + 1) * h],
+                    "{what}: dh0 differs"
+                );
+                for (s, &v) in dw.iter_mut().zip(&one.dw) {
+                    *s += f64::from(v);
+                }
+                for (s, &v) in db.iter_mut().zip(&one.db) {
+                    *s += f64::from(v);
+                }
+            }
+            for (name, sum, got) in [("dW_hh", &dw, &all.dw), ("db_hh", &db, &all.db)] {
+                let scale = sum.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                for (i, (&s, &g)) in sum.iter().zip(got.iter()).enumerate() {
+                    assert!(
+                        (s - f64::from(g)).abs() <= 1e-4 * scale,
+                        "{cell:?} reverse={reverse}: {name}[{i}] = {g}, sum over rows {s}"
+                    );
+                }
+            }
+        }
+    }
+}
