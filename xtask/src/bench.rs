@@ -97,7 +97,8 @@ pub fn bench(args: &[String]) -> Result {
         }
         cmd.arg("--").args(extra);
         cmd.env("RAYON_NUM_THREADS", &threads)
-            .env("MATMUL_NUM_THREADS", &threads);
+            .env("MATMUL_NUM_THREADS", &threads)
+            .env("DL_NUM_THREADS", &threads);
         run(&mut cmd)
     };
     let rust_peers = if o.peers {
@@ -118,12 +119,17 @@ pub fn bench(args: &[String]) -> Result {
         return Ok(());
     }
     let mut our_passes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut work: BTreeMap<String, f64> = BTreeMap::new();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut peer_passes: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     let mut missing: Vec<String> = Vec::new();
     for pass in 1..=o.passes {
         eprintln!("bench: pass {pass}/{}", o.passes);
         ours(&["--warm-up-time", "1", "--measurement-time", "3", "--noplot"])?;
-        for (id, secs) in criterion_medians(&target_dir().join("criterion")) {
+        for (id, secs, elements) in criterion_medians(&target_dir().join("criterion")) {
+            if let Some(e) = elements {
+                work.insert(id.clone(), e);
+            }
             our_passes.entry(id).or_default().push(secs);
         }
         if o.peers {
@@ -138,16 +144,202 @@ pub fn bench(args: &[String]) -> Result {
             }
         }
     }
-    report(
-        &o,
-        &our_passes,
-        &peer_passes,
-        if o.peers { &missing } else { &[] },
+    let run = Run {
+        ours: &our_passes,
+        peers: &peer_passes,
+        missing: if o.peers { &missing } else { &[] },
+        work: &work,
+        load_before: load
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    report(&o, &run)
+}
+
+/// Everything one `bench` run measured.
+struct Run<'a> {
+    /// Our per-pass medians by bench id.
+    ours: &'a BTreeMap<String, Vec<f64>>,
+    /// Each peer's per-pass medians by (peer, bench id).
+    peers: &'a BTreeMap<(String, String), Vec<f64>>,
+    /// Peers (or workloads) that could not run, with why.
+    missing: &'a [String],
+    /// Flops per iteration of benches that declare them.
+    work: &'a BTreeMap<String, f64>,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute loads when the run started.
+    load_before: String,
+}
+
+/// The machine, for the report's header: CPU model, logical CPUs, instruction sets.
+fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let flags = field("flags").unwrap_or_default();
+    let isa: Vec<&str> = ["avx512f", "avx2", "fma"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    format!(
+        "{}, {cpus} logical CPUs, {}",
+        field("model name").unwrap_or_else(|| "unknown CPU".into()),
+        if isa.is_empty() {
+            "no AVX".to_string()
+        } else {
+            isa.join("/")
+        }
     )
 }
 
+/// Flops of one MLP 784-128-64-10 training step at batch 64: the forward products,
+/// the weight gradients (same count again) and the input gradients of the two upper
+/// layers (the first layer's input needs none); elementwise work is not counted.
+fn mlp_step_flops() -> f64 {
+    let (b, dims) = (64.0, [784.0, 128.0, 64.0, 10.0]);
+    let layer = |i: usize| b * dims[i] * dims[i + 1];
+    let forward: f64 = (0..3).map(layer).sum();
+    let input_grads: f64 = (1..3).map(layer).sum();
+    2.0 * (2.0 * forward + input_grads)
+}
+
+/// The issue's goals, checked against this run: one table row each, saying by how
+/// much a missed goal is missed.
+fn goals(o: &Options, r: &Run<'_>) -> String {
+    let med = |id: &str| r.ours.get(id).cloned().and_then(stat).map(|s| s.median);
+    let fastest_peer = |id: &str| {
+        r.peers
+            .iter()
+            .filter(|((_, pid), _)| pid == id)
+            .filter_map(|((peer, _), v)| stat(v.clone()).map(|s| (peer.clone(), s.median)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let status = |value: f64, target: f64| {
+        if value >= target {
+            "met".to_string()
+        } else {
+            format!("missed by {:.0}%", (1.0 - value / target) * 100.0)
+        }
+    };
+    let mut md =
+        String::from("\n## Goals\n\n| goal | measured | target | status |\n|---|---|---|---|\n");
+    // Speed-ups over the fastest peer (peer time / ours).
+    let vs_peer = [
+        (
+            "MLP 784-128-64-10 training, b64",
+            "train/mlp_784_128_64_10/b64",
+            1.2,
+        ),
+        ("LeNet-5 training, b64", "train/lenet5/b64", 1.0),
+        (
+            "LSTM training (i32 h128 s50), b32",
+            "train/lstm_i32_h128_s50/b32",
+            1.0,
+        ),
+        (
+            "transformer block training (d64 h4 ff256 s32), b32",
+            "train/transformer_block_d64_h4_ff256_s32/b32",
+            1.0,
+        ),
+        // Latency <= 0.5x the fastest peer's = speed-up >= 2.
+        (
+            "MLP inference latency, b1",
+            "infer/mlp_784_128_64_10/b1",
+            2.0,
+        ),
+        (
+            "kNN brute force vs scikit-learn",
+            "classic/knn_brute/50000x784_q1000",
+            1.0,
+        ),
+        (
+            "k-means vs scikit-learn",
+            "classic/kmeans/100000x32_k8",
+            1.0,
+        ),
+        (
+            "random forest vs scikit-learn (within 1.5x)",
+            "classic/random_forest/digits_100",
+            1.0 / 1.5,
+        ),
+        (
+            "RBF SVM vs scikit-learn (within 1.5x)",
+            "classic/svm_rbf/digits",
+            1.0 / 1.5,
+        ),
+    ];
+    for (what, id, target) in vs_peer {
+        let row = match (med(id), fastest_peer(id)) {
+            (Some(ours), Some((peer, theirs))) => {
+                let x = theirs / ours;
+                format!(
+                    "| {what} | {x:.2}x the fastest peer ({peer}: {} vs our {}) | >= {target:.2}x | {} |",
+                    fmt_time(theirs),
+                    fmt_time(ours),
+                    status(x, target)
+                )
+            }
+            (Some(_), None) => format!(
+                "| {what} | no peer measured (run with --peers) | >= {target:.2}x | not measured |"
+            ),
+            (None, _) => format!("| {what} | not run | >= {target:.2}x | not measured |"),
+        };
+        md += &row;
+        md.push('\n');
+    }
+    // Fractions of the machine's peak, measured by the FMA loop in the same run.
+    let peak_id = if o.threads == 1 {
+        "peak/fma_f32/1thread".to_string()
+    } else {
+        format!("peak/fma_f32/{}threads", o.threads)
+    };
+    let rate = |id: &str| Some(r.work.get(id)? / med(id)?);
+    let (peak, core_peak) = (rate(&peak_id), rate("peak/fma_f32/1thread"));
+    let gflops = |x: f64| format!("{:.0} GFLOP/s", x * 1e-9);
+    match (rate("gemm/f32/1024"), peak) {
+        (Some(g), Some(p)) => {
+            let _ = writeln!(
+                md,
+                "| sgemm 1024, {} threads | {} = {:.0}% of the {}-thread peak ({}) | >= 80% | {} |",
+                o.threads,
+                gflops(g),
+                100.0 * g / p,
+                o.threads,
+                gflops(p),
+                status(g / p, 0.8)
+            );
+        }
+        _ => md += "| sgemm 1024 | gemm or peak bench not run | >= 80% | not measured |\n",
+    }
+    match (med("train/mlp_784_128_64_10/b64"), peak) {
+        (Some(t), Some(p)) => {
+            let g = mlp_step_flops() / t;
+            let core = core_peak.map_or(String::new(), |c| {
+                format!("; {:.0}% of one core's {}", 100.0 * g / c, gflops(c))
+            });
+            let _ = writeln!(
+                md,
+                "| MLP training step, {} threads | {} = {:.0}% of the {}-thread peak{core} | >= 45% | {} |",
+                o.threads,
+                gflops(g),
+                100.0 * g / p,
+                o.threads,
+                status(g / p, 0.45)
+            );
+        }
+        _ => md += "| MLP training step | MLP or peak bench not run | >= 45% | not measured |\n",
+    }
+    md
+}
+
 /// Every `full_id -> median seconds` criterion left under `dir`.
-fn criterion_medians(dir: &Path) -> Vec<(String, f64)> {
+fn criterion_medians(dir: &Path) -> Vec<(String, f64, Option<f64>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -162,7 +354,10 @@ fn criterion_medians(dir: &Path) -> Vec<(String, f64)> {
                         std::fs::read_to_string(p.join("benchmark.json")).unwrap_or_default();
                     let est = std::fs::read_to_string(p.join("estimates.json")).unwrap_or_default();
                     if let (Some(id), Some(ns)) = (json_str(&bench, "full_id"), median_ns(&est)) {
-                        out.push((id, ns * 1e-9));
+                        // Work per iteration, where the bench declares it (flops for
+                        // gemm and the FMA peak).
+                        let elements = json_num(&bench, "Elements", 0).map(|(v, _)| v);
+                        out.push((id, ns * 1e-9, elements));
                     }
                 } else {
                     stack.push(p);
@@ -333,20 +528,24 @@ fn fmt_time(s: f64) -> String {
     }
 }
 
-fn report(
-    o: &Options,
-    ours: &BTreeMap<String, Vec<f64>>,
-    peers: &BTreeMap<(String, String), Vec<f64>>,
-    missing: &[String],
-) -> Result {
+fn report(o: &Options, r: &Run<'_>) -> Result {
+    let (ours, peers, missing) = (r.ours, r.peers, r.missing);
     let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Benchmark report\n\n{} threads, {} passes; medians of the per-pass medians, min-max across passes.\n\
+        "# Benchmark report\n\nMachine: {}; load average before the run: {}.\n\
+         Command: `cargo xtask bench{} --threads {} --passes {}`.\n\n\
+         {} threads, {} passes; medians of the per-pass medians, min-max across passes.\n\
          Ratio = peer time / our time (above 1: we are faster).\n",
-        o.threads, o.passes
+        machine(),
+        r.load_before,
+        if o.peers { " --peers" } else { "" },
+        o.threads,
+        o.passes,
+        o.threads,
+        o.passes
     );
     md += "| bench | ours | min-max | peer | peer time | ratio |\n|---|---|---|---|---|---|\n";
     let mut json = String::from("{\"threads\": ");
@@ -411,6 +610,7 @@ fn report(
         );
     }
     json += "]}\n";
+    md += &goals(o, r);
     if !missing.is_empty() {
         md += "\nMissing peers:\n";
         for m in missing {
@@ -493,5 +693,73 @@ mod tests {
             ]
         );
         assert!(peer_notes(r#"{"results": {}}"#).is_empty());
+    }
+
+    #[test]
+    fn goals_say_met_or_by_how_much_missed() {
+        // MLP step: 29.08 MFLOP (hand count: 64 x 109184 MACs forward, as many for the
+        // weight gradients, 64 x 8832 for the upper input gradients; 2 flops each: 29,081,600).
+        assert!((mlp_step_flops() - 29_081_600.0).abs() < 1.0);
+        let o = Options {
+            quick: false,
+            peers: true,
+            threads: 2,
+            passes: 1,
+        };
+        let ours: BTreeMap<String, Vec<f64>> = [
+            ("train/mlp_784_128_64_10/b64", 1e-3),
+            ("train/lenet5/b64", 4e-3),
+            ("gemm/f32/1024", 10e-3),
+            ("peak/fma_f32/2threads", 1e-3),
+        ]
+        .into_iter()
+        .map(|(id, t)| (id.to_string(), vec![t]))
+        .collect();
+        let peers: BTreeMap<(String, String), Vec<f64>> = [
+            ("burn", "train/mlp_784_128_64_10/b64", 1.5e-3),
+            ("pytorch", "train/mlp_784_128_64_10/b64", 1.1e-3),
+            ("pytorch", "train/lenet5/b64", 5e-3),
+        ]
+        .into_iter()
+        .map(|(p, id, t)| ((p.to_string(), id.to_string()), vec![t]))
+        .collect();
+        let work: BTreeMap<String, f64> = [
+            ("gemm/f32/1024".to_string(), 2.0 * 1024f64.powi(3)),
+            ("peak/fma_f32/2threads".to_string(), 233e6),
+        ]
+        .into_iter()
+        .collect();
+        let run = Run {
+            ours: &ours,
+            peers: &peers,
+            missing: &[],
+            work: &work,
+            load_before: String::new(),
+        };
+        let md = goals(&o, &run);
+        // MLP: fastest peer is pytorch at 1.1 ms, 1.10x < 1.2x: missed by 8%.
+        assert!(
+            md.contains("| MLP 784-128-64-10 training, b64 | 1.10x the fastest peer (pytorch"),
+            "{md}"
+        );
+        assert!(md.contains("missed by 8%"), "{md}");
+        // LeNet: 1.25x >= 1.0x.
+        assert!(
+            md.contains(
+                "1.25x the fastest peer (pytorch: 5.00 ms vs our 4.00 ms) | >= 1.00x | met"
+            ),
+            "{md}"
+        );
+        // sgemm: 214.7 GFLOP/s of a 233 GFLOP/s peak = 92%.
+        assert!(
+            md.contains("215 GFLOP/s = 92% of the 2-thread peak (233 GFLOP/s) | >= 80% | met"),
+            "{md}"
+        );
+        // MLP step: 29.08 GFLOP/s = 12% of peak, missed by 72%.
+        assert!(
+            md.contains("29 GFLOP/s = 12% of the 2-thread peak | >= 45% | missed by 72%"),
+            "{md}"
+        );
+        assert!(md.contains("| k-means vs scikit-learn | not run |"), "{md}");
     }
 }
