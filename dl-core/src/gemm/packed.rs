@@ -78,7 +78,6 @@ impl<T> PackedB<T> {
 }
 
 impl<T: Scalar> PackedB<T> {
-
     /// Depth `k` (rows of B) of the packed operand.
     pub fn k(&self) -> usize {
         self.k
