@@ -19,6 +19,7 @@
 use crate::error::{invalid_parameter, shape_mismatch, Result};
 use crate::graph::{sized, BackwardCtx, Grads, Graph, Scratch, Var};
 use crate::op::Op;
+use crate::ops::parts::{row_parts, rows_of, rows_of_mut, run_rows};
 use dl_core::gemm::gemm;
 use dl_core::vmath::exp_inplace;
 use dl_core::{Scalar, Shape};
@@ -144,6 +145,109 @@ fn softmax_prefix<T: Scalar>(row: &mut [T], n: usize) {
     row[n..].fill(T::ZERO);
 }
 
+/// One part's block of batch entries: its rows of `qkv` and of the output, its
+/// probabilities, a work buffer and its key lengths.
+struct AttentionRows<'a, T> {
+    /// `[n*T, 3E]`.
+    x: &'a [T],
+    /// `[n*T, E]`.
+    out: &'a mut [T],
+    /// `[n, heads, T, T]`.
+    probs: &'a mut [T],
+    /// `[4, T, d]`.
+    work: &'a mut [T],
+    /// `[n]`, or empty.
+    len: &'a [usize],
+}
+
+/// The forward pass of [`Graph::self_attention`] for one block of batch entries.
+fn attend_rows<T: Scalar>(
+    r: &mut AttentionRows<'_, T>,
+    spec: AttentionSpec,
+    (t, e, d): (usize, usize, usize),
+) -> Result<()> {
+    let heads = spec.heads;
+    let scale = T::ONE / T::from_usize_lossy(d).sqrt();
+    let (q, rest) = r.work.split_at_mut(t * d);
+    let (k, rest) = rest.split_at_mut(t * d);
+    let (v, o) = rest.split_at_mut(t * d);
+    let (x, len) = (r.x, r.len);
+    for b in 0..x.len() / (t * 3 * e).max(1) {
+        for h in 0..heads {
+            gather(x, b * t, t, 3 * e, h * d, d, q);
+            gather(x, b * t, t, 3 * e, e + h * d, d, k);
+            gather(x, b * t, t, 3 * e, 2 * e + h * d, d, v);
+            let p = &mut r.probs[(b * heads + h) * t * t..][..t * t];
+            gemm(false, true, t, t, d, scale, q, k, T::ZERO, p)?;
+            for (i, row) in p.chunks_exact_mut(t).enumerate() {
+                softmax_prefix(row, visible(len, b, i, t, spec.causal));
+            }
+            gemm(false, false, t, d, t, T::ONE, p, v, T::ZERO, o)?;
+            for (i, oi) in o.chunks_exact(d).enumerate() {
+                r.out[(b * t + i) * e + h * d..][..d].copy_from_slice(oi);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One part's block of batch entries in backward.
+struct AttentionGradRows<'a, T> {
+    /// `[n*T, 3E]`.
+    x: &'a [T],
+    /// The output's gradient `[n*T, E]`.
+    dy: &'a [T],
+    /// `[n, heads, T, T]` as forward saved them.
+    probs: &'a [T],
+    /// The gradient of `qkv` `[n*T, 3E]`.
+    dx: &'a mut [T],
+    /// `[5 T d + T T]`.
+    work: &'a mut [T],
+}
+
+/// The backward pass of [`Graph::self_attention`] for one block of batch entries;
+/// `fresh`: `dx` holds stale numbers to overwrite rather than add to.
+fn attend_rows_backward<T: Scalar>(
+    r: &mut AttentionGradRows<'_, T>,
+    heads: usize,
+    (t, e, d): (usize, usize, usize),
+    fresh: bool,
+) -> Result<()> {
+    let scale = T::ONE / T::from_usize_lossy(d).sqrt();
+    let (q, rest) = r.work.split_at_mut(t * d);
+    let (k, rest) = rest.split_at_mut(t * d);
+    let (v, rest) = rest.split_at_mut(t * d);
+    let (d_o, rest) = rest.split_at_mut(t * d);
+    let (dpart, ds) = rest.split_at_mut(t * d);
+    let (x, dy, probs) = (r.x, r.dy, r.probs);
+    let dx = &mut *r.dx;
+    for b in 0..x.len() / (t * 3 * e).max(1) {
+        for h in 0..heads {
+            gather(x, b * t, t, 3 * e, h * d, d, q);
+            gather(x, b * t, t, 3 * e, e + h * d, d, k);
+            gather(x, b * t, t, 3 * e, 2 * e + h * d, d, v);
+            gather(dy, b * t, t, e, h * d, d, d_o);
+            let p = &probs[(b * heads + h) * t * t..][..t * t];
+            // dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) / sqrt(d) in place.
+            gemm(false, true, t, t, d, T::ONE, d_o, v, T::ZERO, ds)?;
+            for (dsr, pr) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
+                let rowdot = dsr.iter().zip(pr).fold(T::ZERO, |s, (&a, &b)| s + a * b);
+                for (g, &pv) in dsr.iter_mut().zip(pr) {
+                    *g = pv * (*g - rowdot) * scale;
+                }
+            }
+            // dV = P^T dO, dQ = dS K, dK = dS^T Q, each added into its columns.
+            gemm(true, false, t, d, t, T::ONE, p, d_o, T::ZERO, dpart)?;
+            scatter(dpart, dx, b * t, 3 * e, 2 * e + h * d, d, fresh);
+            gemm(false, false, t, d, t, T::ONE, ds, k, T::ZERO, dpart)?;
+            scatter(dpart, dx, b * t, 3 * e, h * d, d, fresh);
+            gemm(true, false, t, d, t, T::ONE, ds, q, T::ZERO, dpart)?;
+            scatter(dpart, dx, b * t, 3 * e, e + h * d, d, fresh);
+        }
+    }
+    Ok(())
+}
+
 impl<T: Scalar> Graph<'_, T> {
     /// Fused multi-head self-attention on `qkv: [B*T, 3E]` (see the module doc);
     /// `key_lengths` (one per batch entry, each in `1..=T`) hides padded keys.
@@ -185,33 +289,29 @@ impl<T: Scalar> Graph<'_, T> {
         // P for every (b, h): [B, heads, T, T], kept for backward.
         let probs = sized(&mut node.saved, bs * heads * t * t);
         let mut scratch = core::mem::take(&mut self.scratch);
-        let work = sized(&mut scratch.a, 4 * t * d);
-        let (q, rest) = work.split_at_mut(t * d);
-        let (k, rest) = rest.split_at_mut(t * d);
-        let (v, o) = rest.split_at_mut(t * d);
+        // Batch entries are independent: each part takes a block of them, with its
+        // own work buffer.
+        let parts = row_parts(bs, heads * 2 * t * t * d, 1);
+        let per = bs.div_ceil(parts);
+        let work = sized(&mut scratch.a, parts * 4 * t * d);
         let x = self.val(qkv).data();
         let out = node.value.data_mut();
-        let scale = T::ONE / T::from_usize_lossy(d).sqrt();
         let len = &node.saved_idx[..];
-        let result = (|| -> Result<()> {
-            for b in 0..bs {
-                for h in 0..heads {
-                    gather(x, b * t, t, 3 * e, h * d, d, q);
-                    gather(x, b * t, t, 3 * e, e + h * d, d, k);
-                    gather(x, b * t, t, 3 * e, 2 * e + h * d, d, v);
-                    let p = &mut probs[(b * heads + h) * t * t..][..t * t];
-                    gemm(false, true, t, t, d, scale, q, k, T::ZERO, p)?;
-                    for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                        softmax_prefix(row, visible(len, b, i, t, spec.causal));
-                    }
-                    gemm(false, false, t, d, t, T::ONE, p, v, T::ZERO, o)?;
-                    for (i, oi) in o.chunks_exact(d).enumerate() {
-                        out[(b * t + i) * e + h * d..][..d].copy_from_slice(oi);
-                    }
-                }
-            }
-            Ok(())
-        })();
+        let blocks = rows_of(x, per * t * 3 * e)
+            .zip(rows_of_mut(out, per * t * e))
+            .zip(rows_of_mut(probs, per * heads * t * t))
+            .zip(rows_of_mut(work, 4 * t * d))
+            .zip(rows_of(len, per))
+            .take(parts)
+            .map(|((((x, out), probs), work), len)| AttentionRows {
+                x,
+                out,
+                probs,
+                work,
+                len,
+            });
+        let sizes = (t, e, d);
+        let result = run_rows(blocks, &|rows| attend_rows(rows, spec, sizes));
         self.scratch = scratch;
         result?;
         Ok(self.finish(Op::SelfAttention { qkv, spec }, node, needs))
@@ -231,41 +331,29 @@ pub(crate) fn self_attention_backward<T: Scalar>(
     let x = ctx.vals.get(qkv).data();
     let probs = &ctx.node.saved;
     let dy = ctx.dy;
-    let scale = T::ONE / T::from_usize_lossy(d).sqrt();
     let Some(dx) = grads.get(qkv) else {
         return Ok(());
     };
     let fresh = dx.fresh;
-    let dx = dx.data;
-    let work = sized(&mut scratch.a, 5 * t * d + t * t);
-    let (q, rest) = work.split_at_mut(t * d);
-    let (k, rest) = rest.split_at_mut(t * d);
-    let (v, rest) = rest.split_at_mut(t * d);
-    let (d_o, rest) = rest.split_at_mut(t * d);
-    let (dpart, ds) = rest.split_at_mut(t * d);
-    for b in 0..bs {
-        for h in 0..heads {
-            gather(x, b * t, t, 3 * e, h * d, d, q);
-            gather(x, b * t, t, 3 * e, e + h * d, d, k);
-            gather(x, b * t, t, 3 * e, 2 * e + h * d, d, v);
-            gather(dy, b * t, t, e, h * d, d, d_o);
-            let p = &probs[(b * heads + h) * t * t..][..t * t];
-            // dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) / sqrt(d) in place.
-            gemm(false, true, t, t, d, T::ONE, d_o, v, T::ZERO, ds)?;
-            for (dsr, pr) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
-                let rowdot = dsr.iter().zip(pr).fold(T::ZERO, |s, (&a, &b)| s + a * b);
-                for (g, &pv) in dsr.iter_mut().zip(pr) {
-                    *g = pv * (*g - rowdot) * scale;
-                }
-            }
-            // dV = P^T dO, dQ = dS K, dK = dS^T Q, each added into its columns.
-            gemm(true, false, t, d, t, T::ONE, p, d_o, T::ZERO, dpart)?;
-            scatter(dpart, dx, b * t, 3 * e, 2 * e + h * d, d, fresh);
-            gemm(false, false, t, d, t, T::ONE, ds, k, T::ZERO, dpart)?;
-            scatter(dpart, dx, b * t, 3 * e, h * d, d, fresh);
-            gemm(true, false, t, d, t, T::ONE, ds, q, T::ZERO, dpart)?;
-            scatter(dpart, dx, b * t, 3 * e, e + h * d, d, fresh);
-        }
-    }
+    let parts = row_parts(bs, heads * 4 * t * t * d, 1);
+    let per = bs.div_ceil(parts);
+    let each = 5 * t * d + t * t;
+    let work = sized(&mut scratch.a, parts * each);
+    let blocks = rows_of(x, per * t * 3 * e)
+        .zip(rows_of(dy, per * t * e))
+        .zip(rows_of(probs, per * heads * t * t))
+        .zip(rows_of_mut(dx.data, per * t * 3 * e))
+        .zip(rows_of_mut(work, each))
+        .take(parts)
+        .map(|((((x, dy), probs), dx), work)| AttentionGradRows {
+            x,
+            dy,
+            probs,
+            dx,
+            work,
+        });
+    run_rows(blocks, &|rows| {
+        attend_rows_backward(rows, heads, (t, e, d), fresh)
+    })?;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub(crate) mod linear;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod parts;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod softmax;

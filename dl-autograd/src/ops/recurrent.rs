@@ -22,6 +22,7 @@
 use crate::error::{invalid_parameter, shape_mismatch, Result};
 use crate::graph::{sized, zeroed, BackwardCtx, Grads, Graph, Scratch, Var};
 use crate::op::Op;
+use crate::ops::parts::{row_parts, rows_of, rows_of_mut, run_rows};
 use dl_core::gemm::{gemm, PackedB};
 use dl_core::vmath::{sigmoid_inplace, tanh_inplace};
 use dl_core::{Scalar, Shape};
@@ -262,7 +263,7 @@ impl<T: Scalar> Graph<'_, T> {
         let result = result.and_then(|()| {
             // Each part owns a block of batch rows through every step: rows never
             // interact, so the parts need no synchronization until the end.
-            let rows = bs.div_ceil(row_parts(bs, gh * h * t));
+            let rows = bs.div_ceil(row_parts(bs, gh * h * t, 4));
             let parts = rows_of(xwv, rows * t * gh)
                 .zip(rows_of(len, rows))
                 .zip(rows_of_mut(hstate, rows * h))
@@ -294,50 +295,6 @@ impl<T: Scalar> Graph<'_, T> {
         };
         Ok(self.finish(op, node, needs))
     }
-}
-
-/// Parts a batch's rows are split into: one per thread when the layer has work
-/// enough to pay for waking them (`macs` multiply-adds per row over all steps) and
-/// each part gets a few rows.
-fn row_parts(bs: usize, macs: usize) -> usize {
-    let threads = dl_core::gemm::num_threads().min(MAX_PARTS);
-    if threads > 1 && bs >= 8 && bs.saturating_mul(macs) >= 1 << 20 {
-        threads.min(bs / 4)
-    } else {
-        1
-    }
-}
-
-/// At most this many parts (the gemm pool's thread cap).
-const MAX_PARTS: usize = 16;
-
-/// Runs `f` on each block of rows (at most [`MAX_PARTS`]) as parts on the gemm's
-/// threads; the first error wins.
-fn run_rows<P: Send>(
-    parts: impl Iterator<Item = P>,
-    f: &(dyn Fn(&mut P) -> Result<()> + Sync),
-) -> Result<()> {
-    let mut parts = parts.map(|p| (Some(p), Ok(())));
-    let mut slots: [(Option<P>, Result<()>); MAX_PARTS] =
-        core::array::from_fn(|_| parts.next().unwrap_or((None, Ok(()))));
-    dl_core::gemm::for_each_mut(&mut slots, &|_, (rows, result)| {
-        if let Some(rows) = rows {
-            *result = f(rows);
-        }
-    });
-    slots.into_iter().try_for_each(|(_, r)| r)
-}
-
-/// `s` in consecutive blocks of `size`, then empty slices forever (an empty buffer,
-/// such as `saved` when nothing needs gradients, gives every part an empty block).
-fn rows_of<T>(s: &[T], size: usize) -> impl Iterator<Item = &[T]> {
-    s.chunks(size.max(1)).chain(core::iter::repeat(&[][..]))
-}
-
-/// [`rows_of`] for mutable buffers.
-fn rows_of_mut<T>(s: &mut [T], size: usize) -> impl Iterator<Item = &mut [T]> {
-    s.chunks_mut(size.max(1))
-        .chain(core::iter::repeat_with(|| &mut [][..]))
 }
 
 /// The sizes every part of a layer shares.
@@ -767,7 +724,7 @@ pub(crate) fn recurrent_backward<T: Scalar>(
     };
     let truncate = spec.truncate;
     {
-        let rows = bs.div_ceil(row_parts(bs, 2 * gh * h * t));
+        let rows = bs.div_ceil(row_parts(bs, 2 * gh * h * t, 4));
         let parts = rows_of(len, rows)
             .zip(rows_of(saved, rows * t * h * (1 + per)))
             .zip(rows_of(dy, rows * (t + states) * h))

@@ -1,9 +1,10 @@
-//! The fused recurrent op splits a batch's rows over threads (each part runs all
-//! steps for its rows). Rows never interact, so every row's output and input
-//! gradients must be bit-for-bit those of running that row alone, and the weight
-//! gradients the sum over rows; checked on batches large enough to be split.
+//! The fused recurrent and self-attention ops split a batch over threads (for the
+//! recurrent op each part runs all steps for its rows). Batch entries never
+//! interact, so every entry's output and input gradients must be bit-for-bit those
+//! of running that entry alone, and the weight gradients the sum over entries;
+//! checked on batches large enough to be split.
 
-use dl_autograd::{Graph, Param, RecurrentCell, RecurrentInputs, RecurrentSpec};
+use dl_autograd::{AttentionSpec, Graph, Param, RecurrentCell, RecurrentInputs, RecurrentSpec};
 use dl_core::{Rng, Tensor};
 
 struct Run {
@@ -136,5 +137,65 @@ fn split_rows_match_rows_run_alone() {
                 }
             }
         }
+    }
+}
+
+/// Self-attention over entries `rows` of the batch: output and `d sum(out * weight) / d qkv`.
+fn attend(
+    rows: core::ops::Range<usize>,
+    (t, e, heads): (usize, usize, usize),
+    qkv: &[f32],
+    lengths: &[usize],
+    weight: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let n = rows.len();
+    let x = Param::new(
+        Tensor::from_vec(
+            qkv[rows.start * t * 3 * e..rows.end * t * 3 * e].to_vec(),
+            &[n * t, 3 * e],
+        )
+        .unwrap(),
+    );
+    let w = Tensor::from_vec(
+        weight[rows.start * t * e..rows.end * t * e].to_vec(),
+        &[n * t, e],
+    )
+    .unwrap();
+    let mut g = Graph::new();
+    let xv = g.param(&x);
+    let spec = AttentionSpec {
+        batch: n,
+        heads,
+        causal: true,
+    };
+    let y = g.self_attention(xv, spec, Some(&lengths[rows])).unwrap();
+    let wv = g.input(&w);
+    let prod = g.mul(y, wv).unwrap();
+    let loss = g.sum_all(prod).unwrap();
+    let out = g.value(y).unwrap().data().to_vec();
+    g.backward(loss).unwrap();
+    drop(g);
+    let grad = x.grad().data().to_vec();
+    (out, grad)
+}
+
+#[test]
+fn attention_split_batch_matches_entries_run_alone() {
+    let (bs, t, e, heads) = (12, 32, 64, 4);
+    let mut rng = Rng::seed_from_u64(9);
+    let qkv = random(bs * t * 3 * e, 1.0, &mut rng);
+    let weight = random(bs * t * e, 1.0, &mut rng);
+    let lengths: Vec<usize> = (0..bs).map(|i| t - (i * 5) % t).collect();
+    let (out, grad) = attend(0..bs, (t, e, heads), &qkv, &lengths, &weight);
+    for b in 0..bs {
+        let (o1, g1) = attend(b..b + 1, (t, e, heads), &qkv, &lengths, &weight);
+        assert!(
+            o1 == out[b * t * e..(b + 1) * t * e],
+            "entry {b}: outputs differ"
+        );
+        assert!(
+            g1 == grad[b * t * 3 * e..(b + 1) * t * 3 * e],
+            "entry {b}: gradients differ"
+        );
     }
 }
