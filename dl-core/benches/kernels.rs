@@ -5,7 +5,9 @@
 //!   flops), and `gemm/f32/mlp_*`: an MLP layer at batch 64 (784 -> 128) forward and
 //!   its two backward products; each next to `gemm/matrixmultiply_sgemm/*`, the same
 //!   product through matrixmultiply, and `gemm/fallback_f32/256`, the allocation-free
-//!   loop used without `alloc`. `benches/peak.rs` measures the FMA peak they compare to.
+//!   loop used without `alloc`. `gemm/f32/linear_wt_*`: a Linear layer's forward
+//!   `x W^T` with W stored `[out, in]` = `[128, 784]`, at batch 64 and 256, where B is
+//!   packed from its transpose. `benches/peak.rs` measures the FMA peak they compare to.
 //! - `conv2d/f32/*`: input `[64, 32, 32, 32]`, weight `[64, 32, 3, 3]`, padding 1
 //!   (2 N C_out OH OW C_in kh kw flops for each pass), serial and rayon-parallel.
 //!
@@ -32,14 +34,17 @@ fn bench_gemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemm");
     group.sample_size(20);
     // (label, trans_a, trans_b, m, n, k): squares, then an MLP 784-128 layer at batch
-    // 64: forward X W, and the backward passes dW = X^T dY and dX = dY W^T.
-    let shapes: [(&str, bool, bool, usize, usize, usize); 6] = [
+    // 64: forward X W, and the backward passes dW = X^T dY and dX = dY W^T; then the
+    // same layer's forward with the weight stored [out, in] (X W^T) at batch 64 and 256.
+    let shapes: [(&str, bool, bool, usize, usize, usize); 8] = [
         ("64", false, false, 64, 64, 64),
         ("256", false, false, 256, 256, 256),
         ("1024", false, false, 1024, 1024, 1024),
         ("mlp_64x784x128", false, false, 64, 128, 784),
         ("mlp_dw_784x64x128", true, false, 784, 128, 64),
         ("mlp_dx_64x128x784", false, true, 64, 784, 128),
+        ("linear_wt_64x784x128", false, true, 64, 128, 784),
+        ("linear_wt_256x784x128", false, true, 256, 128, 784),
     ];
     for (label, ta, tb, m, n, k) in shapes {
         let (a, b) = (random(m * k, 1), random(k * n, 2));
