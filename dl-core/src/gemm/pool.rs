@@ -13,10 +13,21 @@
 //!
 //! One product runs on the pool at a time. A caller that finds it busy (another
 //! thread's product, e.g. from batch-parallel convolution) runs its parts itself.
+//!
+//! Waking a sleeping thread through the futex costs several microseconds (more in a
+//! virtual machine), about as much as a small product's part, and a training step
+//! posts a job every few tens of microseconds. So a helper that finishes a job spins
+//! for up to [`SPIN`] watching for the next one before it sleeps, the caller spins the
+//! same way for the helpers to finish their parts, and nobody calls into the kernel
+//! to wake a thread that is not asleep (as OpenMP runtimes do, with a shorter spin).
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long an idle helper (or a caller waiting for helpers) spins before sleeping.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// Upper bound on threads per product (caller included).
 pub(super) const MAX_THREADS: usize = 16;
@@ -46,6 +57,10 @@ struct State {
     panicked: bool,
     /// Helper threads that have started and are about to wait for work.
     ready: usize,
+    /// Helpers asleep on `wake` (only they need a notification).
+    sleeping: usize,
+    /// The poster of the current job is asleep on `done`.
+    caller_waiting: bool,
 }
 
 impl State {
@@ -55,6 +70,7 @@ impl State {
         (self.next < self.parts).then(|| {
             self.next += 1;
             self.running += 1;
+            RUNNING.store(self.running, Ordering::Release);
             (job, self.next - 1)
         })
     }
@@ -76,6 +92,8 @@ static POOL: Pool = Pool {
         running: 0,
         panicked: false,
         ready: 0,
+        sleeping: 0,
+        caller_waiting: false,
     }),
     wake: Condvar::new(),
     done: Condvar::new(),
@@ -84,6 +102,26 @@ static POOL: Pool = Pool {
 static START: Once = Once::new();
 /// Helper threads actually running (spawning one may fail).
 static HELPERS: AtomicUsize = AtomicUsize::new(0);
+/// Mirrors of `State::epoch` and `State::running` (written under the lock), read by
+/// spinning threads without taking it.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Spins until `done()` or [`SPIN`] has passed; says whether `done()` became true.
+fn spin_until(done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return done();
+        }
+    }
+}
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     // Tasks run outside the lock and panics in them are caught, so a poisoned lock
@@ -143,7 +181,8 @@ fn work(mut state: MutexGuard<'static, State>) -> MutexGuard<'static, State> {
         state = lock(&POOL.state);
         state.panicked |= !ok;
         state.running -= 1;
-        if state.running == 0 && state.next >= state.parts {
+        RUNNING.store(state.running, Ordering::Release);
+        if state.running == 0 && state.next >= state.parts && state.caller_waiting {
             POOL.done.notify_all();
         }
     }
@@ -155,12 +194,15 @@ fn helper() {
     POOL.done.notify_all();
     let mut seen = 0;
     loop {
+        spin_until(|| EPOCH.load(Ordering::Acquire) != seen);
         let mut state = lock(&POOL.state);
         while state.epoch == seen {
+            state.sleeping += 1;
             state = POOL
                 .wake
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+            state.sleeping -= 1;
         }
         seen = state.epoch;
         drop(work(state));
@@ -186,7 +228,7 @@ pub(super) fn run(parts: usize, task: &Task<'_>) {
     // vtable); the pointer is dereferenced only for claimed parts, and this call
     // waits for all of them.
     let erased = unsafe { core::mem::transmute::<*const Task<'_>, *const Task<'static>>(erased) };
-    {
+    let sleeping = {
         let mut state = lock(&POOL.state);
         state.epoch += 1;
         state.job = Some(Job(erased));
@@ -194,14 +236,27 @@ pub(super) fn run(parts: usize, task: &Task<'_>) {
         state.next = 0;
         state.running = 0;
         state.panicked = false;
+        EPOCH.store(state.epoch, Ordering::Release);
+        state.sleeping
+    };
+    // A helper counted as awake either spins (and sees `EPOCH`) or has still to take
+    // the lock, where it finds the new epoch before it would sleep.
+    if sleeping > 0 {
+        POOL.wake.notify_all();
     }
-    POOL.wake.notify_all();
     let mut state = work(lock(&POOL.state));
-    while state.running > 0 {
-        state = POOL
-            .done
-            .wait(state)
-            .unwrap_or_else(PoisonError::into_inner);
+    if state.running > 0 {
+        drop(state);
+        spin_until(|| RUNNING.load(Ordering::Acquire) == 0);
+        state = lock(&POOL.state);
+        while state.running > 0 {
+            state.caller_waiting = true;
+            state = POOL
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.caller_waiting = false;
     }
     state.job = None;
     let panicked = state.panicked;
