@@ -233,8 +233,12 @@ pub(super) fn run(parts: usize, task: &Task<'_>) {
         state.epoch += 1;
         state.job = Some(Job(erased));
         state.parts = parts;
-        state.next = 0;
-        state.running = 0;
+        // Part 0 is the caller's: the same thread then works on the same block of
+        // the same operands call after call, which stays in its core's cache (with
+        // one helper, the helper always gets part 1).
+        state.next = 1;
+        state.running = 1;
+        RUNNING.store(1, Ordering::Release);
         state.panicked = false;
         EPOCH.store(state.epoch, Ordering::Release);
         state.sleeping
@@ -244,7 +248,12 @@ pub(super) fn run(parts: usize, task: &Task<'_>) {
     if sleeping > 0 {
         POOL.wake.notify_all();
     }
-    let mut state = work(lock(&POOL.state));
+    let ok = catch_unwind(AssertUnwindSafe(|| task(0))).is_ok();
+    let mut state = lock(&POOL.state);
+    state.panicked |= !ok;
+    state.running -= 1;
+    RUNNING.store(state.running, Ordering::Release);
+    let mut state = work(state);
     if state.running > 0 {
         drop(state);
         spin_until(|| RUNNING.load(Ordering::Acquire) == 0);
