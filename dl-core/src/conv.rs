@@ -30,7 +30,7 @@
 //! weight gradient is dot products of `grad_out` rows with those slices. For f32 on
 //! AVX-512 the inner kernels are written with intrinsics (LLVM does not find the
 //! register tiling in the generic code, which the other types and CPUs run). Under
-//! `std` the work is split over rayon's threads in parts whose results never depend
+//! `std` the work is split over dl-core's thread pool (the gemm's) in parts whose results never depend
 //! on the split, and the workspace ([`Conv2dGeometry::direct_workspace_len`]) holds
 //! every part's buffers, so nothing is allocated. Used by dl-autograd's `conv2d`.
 //!
@@ -1612,7 +1612,7 @@ fn compact<T: Scalar>(
     }
 }
 
-/// How many parts to split `units` of work into: one per rayon thread, at most
+/// How many parts to split `units` of work into: one per thread, at most
 /// [`MAX_PARTS`]. Results never depend on it. For work whose parts each repeat some
 /// preparation (the weight gradients).
 fn parts_for(units: usize) -> usize {
@@ -1620,7 +1620,7 @@ fn parts_for(units: usize) -> usize {
 }
 
 /// Parts for work that splits with no repeated preparation (runs of images): as many
-/// as [`MAX_PARTS`] allows once there is more than one thread, so that rayon can
+/// as [`MAX_PARTS`] allows once there is more than one thread, so that the pool can
 /// balance them when a thread is slowed (a core shared with another process); one
 /// on a single thread, which then runs it inline.
 fn image_parts(images: usize) -> usize {
@@ -1628,14 +1628,14 @@ fn image_parts(images: usize) -> usize {
     parts.min(images).max(1)
 }
 
+/// The threads of dl-core's pool (the gemm's), which the direct kernels share.
 fn threads() -> usize {
-    #[cfg(feature = "std")]
-    return rayon::current_num_threads();
-    #[cfg(not(feature = "std"))]
-    return 1;
+    crate::gemm::num_threads()
 }
 
-/// Runs `f(part index, item)` over `items`, on rayon's threads under std.
+/// Runs `f(item)` for each of at most [`MAX_PARTS`] items, as parts on dl-core's
+/// thread pool under std (the gemm's: one set of threads for every kernel, and
+/// allocation-free); the first error wins.
 fn for_parts<I, F>(items: I, f: F) -> Result<()>
 where
     I: IntoIterator,
@@ -1644,13 +1644,17 @@ where
 {
     #[cfg(feature = "std")]
     {
-        use rayon::prelude::*;
-        let mut items: heapless_items::Items<I::Item> = heapless_items::Items::collect(items);
-        // One part runs here: handing it to a pool thread would only add two wake-ups.
-        if let Some(only) = items.take_single() {
-            return f(only);
-        }
-        items.into_par_iter().try_for_each(f)
+        let mut it = items.into_iter();
+        let mut slots: [(Option<I::Item>, Result<()>); MAX_PARTS] =
+            core::array::from_fn(|_| (it.next(), Ok(())));
+        debug_assert!(it.next().is_none(), "more than MAX_PARTS parts");
+        let used = slots.iter().filter(|(item, _)| item.is_some()).count();
+        crate::gemm::for_each_mut(&mut slots[..used], &|_, (item, result)| {
+            if let Some(item) = item.take() {
+                *result = f(item);
+            }
+        });
+        slots.into_iter().try_for_each(|(_, r)| r)
     }
     #[cfg(not(feature = "std"))]
     {
@@ -1658,43 +1662,9 @@ where
     }
 }
 
-/// A fixed-capacity list of at most [`MAX_PARTS`] work items, so handing parts to
-/// rayon allocates nothing.
-#[cfg(feature = "std")]
-mod heapless_items {
-    use super::MAX_PARTS;
-
-    pub(super) struct Items<T> {
-        items: [Option<T>; MAX_PARTS],
-    }
-
-    impl<T: Send> Items<T> {
-        pub(super) fn collect(it: impl IntoIterator<Item = T>) -> Self {
-            let mut it = it.into_iter();
-            let items = core::array::from_fn(|_| it.next());
-            debug_assert!(it.next().is_none(), "more than MAX_PARTS parts");
-            Items { items }
-        }
-
-        /// The item, if there is exactly one.
-        pub(super) fn take_single(&mut self) -> Option<T> {
-            if self.items.iter().filter(|i| i.is_some()).count() == 1 {
-                self.items.iter_mut().find_map(Option::take)
-            } else {
-                None
-            }
-        }
-
-        pub(super) fn into_par_iter(self) -> impl rayon::iter::ParallelIterator<Item = T> {
-            use rayon::prelude::*;
-            self.items.into_par_iter().flatten()
-        }
-    }
-}
-
 /// Direct forward convolution (stride 1, dilation 1, padding below the kernel size;
 /// see [`Conv2dGeometry::is_direct`]): the same result as [`conv2d`] up to rounding,
-/// without im2col. Under std the batch is split over rayon's threads; the result is
+/// without im2col. Under std the batch is split over dl-core's threads; the result is
 /// bit-identical for any thread count. Other geometries run [`conv2d`].
 /// `workspace` needs [`Conv2dGeometry::direct_workspace_len`] elements. Allocates
 /// nothing.
