@@ -178,13 +178,16 @@ unsafe fn gemv_avx2<T: Element>(
 }
 
 /// `c_j = alpha * a . b_j + beta * c_j` for the rows `b_j` (length `k`) of `b`, f32 on
-/// AVX-512: four rows at a time share each load of `a`, four accumulators per row
-/// hide the FMA latency, the tail is a masked load; the sums are reduced in a fixed
-/// order.
+/// AVX-512: eight rows at a time share each load of `a`, one accumulator per row (a
+/// row is summed the same way in a group or in the tail), the depth tail is a masked
+/// load; the sums are reduced in a fixed order.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
 unsafe fn dots_avx512_f32(k: usize, alpha: f32, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
     use core::arch::x86_64::*;
+    /// Rows per group: each shares the loads of `a`, and eight row streams keep
+    /// more cache-line fills in flight than four.
+    const G: usize = 8;
     let n = c.len();
     debug_assert!(a.len() >= k && b.len() >= n * k);
     let full = k / 16;
@@ -196,26 +199,26 @@ unsafe fn dots_avx512_f32(k: usize, alpha: f32, a: &[f32], b: &[f32], beta: f32,
         *cj = if beta == 0.0 { v } else { beta * *cj + v };
     };
     let mut j = 0;
-    while j + 4 <= n {
-        let rows: [*const f32; 4] = core::array::from_fn(|r| b.as_ptr().add((j + r) * k));
-        let mut acc = [_mm512_setzero_ps(); 4];
+    while j + G <= n {
+        let rows: [*const f32; G] = core::array::from_fn(|r| b.as_ptr().add((j + r) * k));
+        let mut acc = [_mm512_setzero_ps(); G];
         for q in 0..full {
             let av = _mm512_loadu_ps(ap.add(16 * q));
-            for r in 0..4 {
+            for r in 0..G {
                 acc[r] = _mm512_fmadd_ps(av, _mm512_loadu_ps(rows[r].add(16 * q)), acc[r]);
             }
         }
         if tail > 0 {
             let av = _mm512_maskz_loadu_ps(mask, ap.add(16 * full));
-            for r in 0..4 {
+            for r in 0..G {
                 let bv = _mm512_maskz_loadu_ps(mask, rows[r].add(16 * full));
                 acc[r] = _mm512_fmadd_ps(av, bv, acc[r]);
             }
         }
-        for r in 0..4 {
+        for r in 0..G {
             finish(_mm512_reduce_add_ps(acc[r]), &mut c[j + r]);
         }
-        j += 4;
+        j += G;
     }
     while j < n {
         let row = b.as_ptr().add(j * k);
