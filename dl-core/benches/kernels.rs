@@ -11,6 +11,11 @@
 //! - `conv2d/f32/*`: input `[64, 32, 32, 32]`, weight `[64, 32, 3, 3]`, padding 1
 //!   (2 N C_out OH OW C_in kh kw flops for each pass), serial and rayon-parallel.
 //!
+//! - `elementwise/f32/*`, `softmax/f32/*`, `reduce/f32/*`: the memory-bound kernels on
+//!   1M elements or 1024 x 1024 (relu, tanh, sigmoid, exp; a broadcast add of a row;
+//!   row softmax and fused softmax cross-entropy on 256 x 1000 logits; a column sum and
+//!   a full sum), throughput counted in elements.
+//!
 //! Run: `cargo bench -p dl-core --bench kernels -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -164,5 +169,63 @@ fn bench_conv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_conv);
+/// Elementwise ops, softmax and reductions: memory-bound kernels every training step
+/// runs, with the same shapes as the PyTorch peer script's.
+fn bench_memory_bound(c: &mut Criterion) {
+    use dl_core::elementwise::{binary, unary, Binary, Unary};
+    use dl_core::reduce::{reduce_axis, sum_all, Reduce};
+    use dl_core::softmax::{softmax, softmax_cross_entropy};
+    const N: usize = 1 << 20;
+    let x = random(N, 7);
+    let mut out = vec![0.0f32; N];
+    let mut group = c.benchmark_group("elementwise");
+    group.throughput(Throughput::Elements(N as u64));
+    for (name, op) in [
+        ("relu_1m", Unary::Relu),
+        ("tanh_1m", Unary::Tanh),
+        ("sigmoid_1m", Unary::Sigmoid),
+        ("exp_1m", Unary::Exp),
+    ] {
+        group.bench_function(format!("f32/{name}"), |b| {
+            b.iter(|| unary(op, black_box(&x), &mut out).unwrap())
+        });
+    }
+    let (sa, sb) = (
+        Shape::new(&[1024, 1024]).unwrap(),
+        Shape::new(&[1024]).unwrap(),
+    );
+    let row = random(1024, 8);
+    group.bench_function("f32/add_row_1024x1024", |b| {
+        b.iter(|| binary(Binary::Add, black_box(&x), &sa, &row, &sb, &mut out).unwrap())
+    });
+    group.finish();
+
+    let (rows, cols) = (256, 1000);
+    let logits = random(rows * cols, 9);
+    let targets: Vec<usize> = (0..rows).map(|r| (r * 7) % cols).collect();
+    let mut probs = vec![0.0f32; rows * cols];
+    let mut group = c.benchmark_group("softmax");
+    group.throughput(Throughput::Elements((rows * cols) as u64));
+    group.bench_function("f32/rows_256x1000", |b| {
+        b.iter(|| softmax(black_box(&logits), rows, cols, &mut probs).unwrap())
+    });
+    group.bench_function("f32/cross_entropy_256x1000", |b| {
+        b.iter(|| {
+            softmax_cross_entropy(black_box(&logits), rows, cols, &targets, Some(&mut probs))
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("reduce");
+    group.throughput(Throughput::Elements(N as u64));
+    let mut col = vec![0.0f32; 1024];
+    group.bench_function("f32/sum_axis0_1024x1024", |b| {
+        b.iter(|| reduce_axis(Reduce::Sum, black_box(&x), &sa, 0, &mut col).unwrap())
+    });
+    group.bench_function("f32/sum_all_1m", |b| b.iter(|| sum_all(black_box(&x))));
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_conv, bench_memory_bound);
 criterion_main!(benches);

@@ -5,7 +5,7 @@
 //! cell's share of a small matrix product, so for `f32` these use a branch-free
 //! Cephes-style `exp` (range reduction to `[-ln2/2, ln2/2]`, a degree-6 polynomial,
 //! scaling by `2^n` through the exponent bits): relative error below `2e-7` on
-//! `[-87, 88]`, saturating (never NaN) outside. `sigmoid(x) = 1 / (1 + e^-x)` and
+//! `[-87, 88]`, 0 below, saturating above (NaN stays NaN). `sigmoid(x) = 1 / (1 + e^-x)` and
 //! `tanh(x) = 2 sigmoid(2x) - 1` follow from it, with absolute error below `3e-7`.
 //! For `f64` (gradient checks, exact classic methods) they call the exact functions.
 //!
@@ -32,6 +32,9 @@ pub fn exp_f32(x: f32) -> f32 {
     // Rounds to the nearest integer by adding and removing 1.5 * 2^23 (no floor
     // instruction is needed, so baseline SSE2 vectorizes it).
     const ROUND: f32 = 12_582_912.0;
+    // Below the clamp the result is 0 (as e^-inf must be, and the true value is at
+    // most a denormal); NaN compares false and stays NaN through the polynomial.
+    let underflow = x < -87.3;
     let x = x.clamp(-87.3, 88.3);
     let shifted = x * LOG2E + ROUND;
     let n = shifted - ROUND;
@@ -47,7 +50,11 @@ pub fn exp_f32(x: f32) -> f32 {
     // normal float with exponent field n + 127.
     let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
     let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
-    p * scale
+    if underflow {
+        0.0
+    } else {
+        p * scale
+    }
 }
 
 #[inline(always)]
@@ -190,7 +197,11 @@ mod tests {
         }
         assert!(worst < 2e-7, "worst relative error {worst}");
         assert!(exp_f32(1000.0).is_finite() && exp_f32(-1000.0) >= 0.0);
-        assert!(!exp_f32(f32::NEG_INFINITY).is_nan());
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert!(exp_f32(f32::NAN).is_nan());
+        let mut v = [f32::NAN, -1e4, 0.0];
+        exp_inplace(&mut v);
+        assert!(v[0].is_nan() && v[1] == 0.0 && v[2] == 1.0);
     }
 
     #[test]

@@ -48,6 +48,26 @@ def main():
         a, b = torch.randn(n, n), torch.randn(n, n)
         res[f"gemm/f32/{n}"] = timed(lambda: torch.mm(a, b))
 
+    # Memory-bound kernels (dl-core/benches/kernels.rs), writing into preallocated
+    # outputs where PyTorch takes one, as ours do.
+    x1m = torch.rand(1 << 20) * 2 - 1
+    o1m = torch.empty_like(x1m)
+    for name, fn in (("relu_1m", lambda: torch.relu(x1m)),
+                     ("tanh_1m", lambda: torch.tanh(x1m, out=o1m)),
+                     ("sigmoid_1m", lambda: torch.sigmoid(x1m, out=o1m)),
+                     ("exp_1m", lambda: torch.exp(x1m, out=o1m))):
+        res[f"elementwise/f32/{name}"] = timed(fn)
+    x2d, row, o2d = x1m.view(1024, 1024), torch.rand(1024), torch.empty(1024, 1024)
+    res["elementwise/f32/add_row_1024x1024"] = timed(lambda: torch.add(x2d, row, out=o2d))
+    logits = torch.rand(256, 1000) * 2 - 1
+    targets = (torch.arange(256) * 7) % 1000
+    res["softmax/f32/rows_256x1000"] = timed(lambda: torch.softmax(logits, dim=1))
+    res["softmax/f32/cross_entropy_256x1000"] = timed(
+        lambda: nn.functional.cross_entropy(logits, targets))
+    col = torch.empty(1024)
+    res["reduce/f32/sum_axis0_1024x1024"] = timed(lambda: torch.sum(x2d, dim=0, out=col))
+    res["reduce/f32/sum_all_1m"] = timed(lambda: torch.sum(x1m))
+
     mlp = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
     x, y = torch.rand(64, 784), torch.arange(64) % 10
     res["train/mlp_784_128_64_10/b64"] = timed(
