@@ -107,15 +107,12 @@ pub(crate) fn zeroed<T: Scalar>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 /// A tensor with no elements and no heap buffer (a placeholder while a slot's buffer
 /// is moved out).
 pub(crate) fn empty_tensor<T: Scalar>() -> Tensor<T> {
-    // A [0] shape holds exactly 0 elements, so this cannot fail.
-    Tensor::from_shape_vec(Shape::from([0]), Vec::new()).expect("[0] holds 0 elements")
+    Tensor::empty()
 }
 
 /// Reshapes a tensor's buffer to `shape` without touching kept elements.
 pub(crate) fn resize_tensor<T: Scalar>(t: &mut Tensor<T>, shape: Shape) {
-    let mut v = core::mem::replace(t, empty_tensor()).into_vec();
-    sized(&mut v, shape.numel());
-    *t = Tensor::from_shape_vec(shape, v).expect("buffer was sized to the shape");
+    t.resize_to(shape);
 }
 
 /// Empties `v` and returns its allocation typed for another lifetime. The vector
@@ -458,8 +455,7 @@ impl<'p, T: Scalar> Graph<'p, T> {
     pub fn input_ref(&mut self, t: &'p Tensor<T>) -> Var {
         let index = self.borrowed.len();
         self.borrowed.push(t);
-        let b = self.take_slot();
-        self.finish(Op::InputRef { index }, b, false)
+        self.finish_leaf(Op::InputRef { index }, false)
     }
 
     /// A constant input from a flat row-major slice shaped `dims` (no allocation once
@@ -492,9 +488,7 @@ impl<'p, T: Scalar> Graph<'p, T> {
     pub fn param(&mut self, p: &'p Param<T>) -> Var {
         let index = self.params.len();
         self.params.push(p);
-        // The slot's own buffers stay untouched (and unused) for a parameter node.
-        let b = self.take_slot();
-        self.finish(Op::Param { index }, b, true)
+        self.finish_leaf(Op::Param { index }, true)
     }
 
     // -----------------------------------------------------------------------------
@@ -614,6 +608,31 @@ impl<'p, T: Scalar> Graph<'p, T> {
         match self.nodes.get_mut(self.len) {
             Some(slot) => *slot = node,
             None => self.nodes.push(node),
+        }
+        let v = Var {
+            index: self.len as u32,
+            epoch: self.epoch,
+        };
+        self.len += 1;
+        v
+    }
+
+    /// Records a node whose value lives outside the tape (a parameter, a borrowed
+    /// input): the slot's own buffers stay where they are, untouched and unused.
+    fn finish_leaf(&mut self, op: Op, needs_grad: bool) -> Var {
+        let requires_grad = self.recording && needs_grad;
+        match self.nodes.get_mut(self.len) {
+            Some(slot) => {
+                slot.op = op;
+                slot.requires_grad = requires_grad;
+            }
+            None => self.nodes.push(Node {
+                op,
+                value: empty_tensor(),
+                saved: Vec::new(),
+                saved_idx: Vec::new(),
+                requires_grad,
+            }),
         }
         let v = Var {
             index: self.len as u32,

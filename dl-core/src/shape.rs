@@ -24,6 +24,12 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// `[0]`: rank 1, no elements.
+    pub(crate) const EMPTY: Shape = Shape {
+        dims: [0; MAX_RANK],
+        rank: 1,
+    };
+
     /// A shape with the given dimensions; errors if the rank exceeds [`MAX_RANK`] or
     /// the element count overflows `usize`.
     pub fn new(dims: &[usize]) -> Result<Self> {

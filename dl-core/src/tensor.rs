@@ -69,6 +69,35 @@ impl<T: Scalar> Tensor<T> {
         Ok(Tensor { data, shape })
     }
 
+    /// A tensor of shape `[0]` with no heap buffer: a placeholder that costs nothing
+    /// to make (no check, no allocation).
+    pub const fn empty() -> Self {
+        Tensor {
+            data: Vec::new(),
+            shape: Shape::EMPTY,
+        }
+    }
+
+    /// Gives the tensor `shape`, keeping its buffer (and capacity): the first elements
+    /// keep their values, any added ones are zero. Reusing one tensor for values of
+    /// changing shape this way allocates only when it grows past its capacity.
+    ///
+    /// ```
+    /// use dl_core::{Shape, Tensor};
+    /// let mut t = Tensor::<f32>::empty();
+    /// assert_eq!((t.dims(), t.numel()), (&[0][..], 0));
+    /// t.resize_to(Shape::new(&[2, 2]).unwrap());
+    /// t.data_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+    /// t.resize_to(Shape::new(&[3]).unwrap());
+    /// assert_eq!(t.data(), &[1.0, 2.0, 3.0]);
+    /// t.resize_to(Shape::new(&[1, 4]).unwrap());
+    /// assert_eq!(t.data(), &[1.0, 2.0, 3.0, 0.0]);
+    /// ```
+    pub fn resize_to(&mut self, shape: Shape) {
+        self.data.resize(shape.numel(), T::ZERO);
+        self.shape = shape;
+    }
+
     /// A tensor from a slice (copied), shaped `dims`.
     pub fn from_slice(data: &[T], dims: &[usize]) -> Result<Self> {
         Self::from_vec(data.to_vec(), dims)
