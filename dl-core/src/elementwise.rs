@@ -295,12 +295,23 @@ macro_rules! dispatch_unary {
 }
 
 /// `out = f(x)` elementwise. Errors if the lengths differ.
+/// Large inputs are split over the gemm's threads (each element is computed the same
+/// way on any thread).
 pub fn unary<T: Scalar>(op: Unary, x: &[T], out: &mut [T]) -> Result<()> {
     check_len(op.name(), "output", x.len(), out.len())?;
-    if matches!(op, Unary::Sigmoid | Unary::Tanh) {
+    let blocks = crate::par::blocks_by_threads(x.len(), 1);
+    crate::par::for_blocks(out, 1, blocks, &|first, out| {
+        unary_serial(op, &x[first..first + out.len()], out);
+        0.0
+    });
+    Ok(())
+}
+
+fn unary_serial<T: Scalar>(op: Unary, x: &[T], out: &mut [T]) {
+    if matches!(op, Unary::Sigmoid | Unary::Tanh | Unary::Exp) {
         out.copy_from_slice(x);
-        unary_inplace(op, out);
-        return Ok(());
+        unary_inplace_serial(op, out);
+        return;
     }
     macro_rules! run {
         ($f:expr) => {
@@ -308,17 +319,48 @@ pub fn unary<T: Scalar>(op: Unary, x: &[T], out: &mut [T]) -> Result<()> {
         };
     }
     dispatch_unary!(op, run);
-    Ok(())
 }
 
-/// `x = f(x)` elementwise, in place.
+/// `x = f(x)` elementwise, in place (split over threads as [`unary`]).
 pub fn unary_inplace<T: Scalar>(op: Unary, x: &mut [T]) {
+    let blocks = crate::par::blocks_by_threads(x.len(), 1);
+    crate::par::for_blocks(x, 1, blocks, &|_, x| {
+        unary_inplace_serial(op, x);
+        0.0
+    });
+}
+
+/// `e^x` in place: the vectorized exp where it is accurate (within 2e-7 relative on
+/// `[-87.3, 88.3]`), the exact one elsewhere, so overflow still gives infinity and
+/// tiny results are denormals rather than 0, as with `T::exp`.
+fn exp_inplace<T: Scalar>(x: &mut [T]) {
+    const CHUNK: usize = 64;
+    let (lo, hi) = (T::from_f64_lossy(-87.3), T::from_f64_lossy(88.3));
+    let mut orig = [T::ZERO; CHUNK];
+    for c in x.chunks_mut(CHUNK) {
+        let orig = &mut orig[..c.len()];
+        orig.copy_from_slice(c);
+        crate::vmath::exp_inplace(c);
+        // One vectorizable pass decides whether the rare fix-up runs (NaN is left to
+        // the vectorized exp, which keeps it).
+        if orig.iter().fold(false, |bad, &v| bad | (v < lo) | (v > hi)) {
+            for (y, &v) in c.iter_mut().zip(orig.iter()) {
+                if v < lo || v > hi {
+                    *y = v.exp();
+                }
+            }
+        }
+    }
+}
+
+fn unary_inplace_serial<T: Scalar>(op: Unary, x: &mut [T]) {
     // The vectorized versions (exact for f64; for f32 within 3e-7, saturating
     // exactly as these functions do, NaN in gives NaN out): libm per element is
     // twenty times slower.
     match op {
         Unary::Sigmoid => return crate::vmath::sigmoid_inplace(x),
         Unary::Tanh => return crate::vmath::tanh_inplace(x),
+        Unary::Exp => return exp_inplace(x),
         _ => {}
     }
     macro_rules! run {
@@ -342,6 +384,16 @@ pub fn unary_backward<T: Scalar>(
     check_len(name, "y", x.len(), y.len())?;
     check_len(name, "dy", x.len(), dy.len())?;
     check_len(name, "dx", x.len(), dx.len())?;
+    let blocks = crate::par::blocks_by_threads(x.len(), 1);
+    crate::par::for_blocks(dx, 1, blocks, &|first, dx| {
+        let end = first + dx.len();
+        unary_backward_serial(op, &x[first..end], &y[first..end], &dy[first..end], dx);
+        0.0
+    });
+    Ok(())
+}
+
+fn unary_backward_serial<T: Scalar>(op: Unary, x: &[T], y: &[T], dy: &[T], dx: &mut [T]) {
     macro_rules! run {
         ($d:expr) => {{
             let d = $d;
@@ -360,7 +412,6 @@ pub fn unary_backward<T: Scalar>(
         Unary::Exp => run!(|_: T, yv: T| yv),
         op => run!(move |xv: T, yv: T| op.derivative(xv, yv)),
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------
@@ -651,7 +702,7 @@ pub fn binary<T: Scalar>(
 
 /// The broadcasting loop of [`binary`] for one op (lengths already checked).
 #[inline(always)]
-fn binary_loop<T: Scalar, F: Fn(T, T) -> T>(
+fn binary_loop<T: Scalar, F: Fn(T, T) -> T + Sync>(
     a: &[T],
     a_shape: &Shape,
     b: &[T],
@@ -661,27 +712,55 @@ fn binary_loop<T: Scalar, F: Fn(T, T) -> T>(
     f: F,
 ) {
     let n = out.len();
-    // Fast paths: an operand with as many elements as the output has its layout
-    // (broadcasting only inserted dimensions of size 1); a one-element operand is a
-    // scalar.
-    if a.len() == n && b.len() == n {
-        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-            *o = f(x, y);
-        }
+    // Fast paths, split over threads when large: an operand with as many elements as
+    // the output has its layout (broadcasting only inserted dimensions of size 1); a
+    // one-element operand is a scalar; an operand that is one row of the output's
+    // last dimension (a bias) repeats along the rows.
+    let whole = |x: &[T], y: &[T]| x.len() == n && (y.len() == n || y.len() == 1);
+    if whole(a, b) || whole(b, a) {
+        let blocks = crate::par::blocks_by_threads(n, 1);
+        crate::par::for_blocks(out, 1, blocks, &|first, out| {
+            let end = first + out.len();
+            match (a.len() == n, b.len() == n) {
+                (true, true) => {
+                    for ((o, &x), &y) in out.iter_mut().zip(&a[first..end]).zip(&b[first..end]) {
+                        *o = f(x, y);
+                    }
+                }
+                (true, false) => {
+                    for (o, &x) in out.iter_mut().zip(&a[first..end]) {
+                        *o = f(x, b[0]);
+                    }
+                }
+                _ => {
+                    for (o, &y) in out.iter_mut().zip(&b[first..end]) {
+                        *o = f(a[0], y);
+                    }
+                }
+            }
+            0.0
+        });
         return;
     }
-    if a.len() == n && b.len() == 1 {
-        let y = b[0];
-        for (o, &x) in out.iter_mut().zip(a) {
-            *o = f(x, y);
-        }
-        return;
-    }
-    if a.len() == 1 && b.len() == n {
-        let x = a[0];
-        for (o, &y) in out.iter_mut().zip(b) {
-            *o = f(x, y);
-        }
+    let cols = shape.dims().last().copied().unwrap_or(1);
+    let is_row = |x: &[T], s: &Shape| x.len() == cols && s.dims().last() == Some(&cols);
+    if cols > 1 && ((a.len() == n && is_row(b, b_shape)) || (b.len() == n && is_row(a, a_shape))) {
+        let blocks = crate::par::blocks_by_threads(n / cols, cols);
+        crate::par::for_blocks(out, cols, blocks, &|first, out| {
+            let full = &(if a.len() == n { a } else { b })[first * cols..];
+            for (o_row, f_row) in out.chunks_exact_mut(cols).zip(full.chunks_exact(cols)) {
+                if a.len() == n {
+                    for ((o, &x), &y) in o_row.iter_mut().zip(f_row).zip(b) {
+                        *o = f(x, y);
+                    }
+                } else {
+                    for ((o, &x), &y) in o_row.iter_mut().zip(a).zip(f_row) {
+                        *o = f(x, y);
+                    }
+                }
+            }
+            0.0
+        });
         return;
     }
     let strides = [
@@ -1130,6 +1209,118 @@ mod tensor_ops {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_overflows_to_infinity_and_keeps_denormals() {
+        let x = [
+            0.0f32,
+            1.0,
+            -1.0,
+            10.0,
+            88.5,
+            89.0,
+            -100.0,
+            -104.0,
+            f32::NAN,
+            -88.0,
+        ];
+        let mut y = [0.0f32; 10];
+        unary(Unary::Exp, &x, &mut y).unwrap();
+        for (&v, &e) in x.iter().zip(&y) {
+            let want = libm::expf(v);
+            if v.is_nan() {
+                assert!(e.is_nan());
+            } else if (-87.3..=88.3).contains(&v) {
+                assert!(
+                    (e - want).abs() <= 2e-7 * want,
+                    "exp({v}) = {e}, want {want}"
+                );
+            } else {
+                assert_eq!(e.to_bits(), want.to_bits(), "exp({v})");
+            }
+        }
+        assert!(y[5].is_infinite() && y[6] > 0.0 && y[6] < f32::MIN_POSITIVE);
+    }
+
+    /// The fast paths (same shape, scalar, a bias row either side), small and split
+    /// over threads, agree with the definition element by element.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn broadcast_fast_paths_match_the_definition() {
+        use alloc::vec::Vec;
+        let mut rng = crate::rng::Rng::seed_from_u64(6);
+        for rows in [3usize, 300] {
+            let cols = 257;
+            let full: Vec<f32> = (0..rows * cols)
+                .map(|_| rng.uniform(-2.0f32, 2.0))
+                .collect();
+            let other: Vec<f32> = (0..rows * cols)
+                .map(|_| rng.uniform(-2.0f32, 2.0))
+                .collect();
+            let row: Vec<f32> = (0..cols).map(|_| rng.uniform(-2.0f32, 2.0)).collect();
+            let s_full = Shape::new(&[rows, cols]).unwrap();
+            let cases: [(&[f32], Shape, &[f32], Shape); 5] = [
+                (&full, s_full, &other, s_full),
+                (&full, s_full, &row, Shape::new(&[cols]).unwrap()),
+                (&row, Shape::new(&[1, cols]).unwrap(), &full, s_full),
+                (&full, s_full, &row[..1], Shape::scalar()),
+                (&row[..1], Shape::new(&[1, 1]).unwrap(), &full, s_full),
+            ];
+            for (a, sa, b, sb) in cases {
+                let mut out = alloc::vec![0.0f32; rows * cols];
+                binary(Binary::Sub, a, &sa, b, &sb, &mut out).unwrap();
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let pick = |x: &[f32]| match x.len() {
+                            1 => x[0],
+                            n if n == cols => x[c],
+                            _ => x[r * cols + c],
+                        };
+                        assert_eq!(
+                            out[r * cols + c],
+                            pick(a) - pick(b),
+                            "{sa} - {sb} at {r},{c}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Large inputs are split over threads: every element comes out as it does
+    /// from a small call.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn split_unary_ops_match_small_calls() {
+        use alloc::vec::Vec;
+        let n = 3 * crate::par::MIN_ELEMS + 5;
+        let mut rng = crate::rng::Rng::seed_from_u64(4);
+        let x: Vec<f32> = (0..n).map(|_| rng.uniform(-5.0f32, 5.0)).collect();
+        let dy: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0f32, 1.0)).collect();
+        for op in [
+            Unary::Relu,
+            Unary::Sigmoid,
+            Unary::Tanh,
+            Unary::Exp,
+            Unary::Gelu,
+        ] {
+            let mut big = alloc::vec![0.0f32; n];
+            unary(op, &x, &mut big).unwrap();
+            let mut inplace = x.clone();
+            unary_inplace(op, &mut inplace);
+            let mut dx = alloc::vec![0.5f32; n];
+            unary_backward(op, &x, &big, &dy, &mut dx).unwrap();
+            for i in (0..n).step_by(997) {
+                let mut one = [0.0f32];
+                unary(op, &x[i..i + 1], &mut one).unwrap();
+                assert_eq!(big[i].to_bits(), one[0].to_bits(), "{op:?} at {i}");
+                assert_eq!(inplace[i].to_bits(), one[0].to_bits(), "{op:?} at {i}");
+                let mut d = [0.5f32];
+                unary_backward(op, &x[i..i + 1], &one, &dy[i..i + 1], &mut d).unwrap();
+                assert_eq!(dx[i].to_bits(), d[0].to_bits(), "{op:?} at {i}");
+            }
+        }
+    }
 
     #[test]
     fn activations_match_reference_values() {

@@ -39,6 +39,7 @@ pub mod estimator;
 pub mod gemm;
 pub mod init;
 pub mod layout;
+mod par;
 pub mod pool;
 pub mod reduce;
 pub mod rng;

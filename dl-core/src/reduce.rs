@@ -255,8 +255,7 @@ fn var_axis<T: Scalar>(x: &[T], outer: usize, n: usize, inner: usize, ddof: usiz
 /// Sum of a slice: blocks of 256 summed with [`LANES`] accumulators, combined
 /// pairwise (error grows like `log n`, as NumPy's pairwise sum).
 pub(crate) fn sum_slice<T: Scalar>(x: &[T]) -> T {
-    const BLOCK: usize = 256;
-    if x.len() <= BLOCK {
+    if x.len() <= SUM_BLOCK {
         let mut acc = [T::ZERO; LANES];
         let chunks = x.chunks_exact(LANES);
         let rest = chunks.remainder();
@@ -271,20 +270,76 @@ pub(crate) fn sum_slice<T: Scalar>(x: &[T]) -> T {
         }
         tree_sum(&acc) + tail
     } else {
-        // Split at a multiple of BLOCK so the leaves are full blocks.
-        let mid = x.len().div_ceil(2 * BLOCK) * BLOCK;
+        let mid = sum_split(x.len());
         sum_slice(&x[..mid]) + sum_slice(&x[mid..])
     }
 }
 
-/// Sum of all elements (0 for an empty slice).
+/// Leaf size of [`sum_slice`]'s pairwise tree.
+const SUM_BLOCK: usize = 256;
+
+/// Where [`sum_slice`] splits a slice longer than [`SUM_BLOCK`]: at a multiple of the
+/// block, so the leaves are full blocks.
+fn sum_split(len: usize) -> usize {
+    len.div_ceil(2 * SUM_BLOCK) * SUM_BLOCK
+}
+
+/// The top `depth` levels of [`sum_slice`]'s tree over `len` elements from `off`:
+/// appends the subtrees below them as `(start, end)` ranges, left to right.
+fn sum_subtrees(len: usize, off: usize, depth: u32, out: &mut [(usize, usize)], n: &mut usize) {
+    if depth == 0 || len <= SUM_BLOCK {
+        out[*n] = (off, off + len);
+        *n += 1;
+    } else {
+        let mid = sum_split(len);
+        sum_subtrees(mid, off, depth - 1, out, n);
+        sum_subtrees(len - mid, off + mid, depth - 1, out, n);
+    }
+}
+
+/// Adds the subtree sums of [`sum_subtrees`] back up the same top levels.
+fn sum_combine<T: Scalar>(len: usize, depth: u32, sums: &[T], next: &mut usize) -> T {
+    if depth == 0 || len <= SUM_BLOCK {
+        *next += 1;
+        sums[*next - 1]
+    } else {
+        let mid = sum_split(len);
+        let left = sum_combine(mid, depth - 1, sums, next);
+        left + sum_combine(len - mid, depth - 1, sums, next)
+    }
+}
+
+/// Sum of all elements (0 for an empty slice), pairwise (see `sum_slice`). Large
+/// slices sum the subtrees under the top levels of the tree on the gemm's threads
+/// and add them up the same tree: the same additions in the same order, so the same
+/// bits on any number of threads.
 pub fn sum_all<T: Scalar>(x: &[T]) -> T {
-    sum_slice(x)
+    let threads = crate::gemm::num_threads();
+    if threads < 2 || x.len() < 2 * crate::par::MIN_ELEMS {
+        return sum_slice(x);
+    }
+    // 2^depth subtrees, at least one per thread (at most 16).
+    let depth = threads.next_power_of_two().trailing_zeros().min(4);
+    let mut ranges = [(0usize, 0usize); 16];
+    let mut n = 0;
+    sum_subtrees(x.len(), 0, depth, &mut ranges, &mut n);
+    let mut sums = [T::ZERO; 16];
+    {
+        let mut parts: [(usize, usize, &mut T); 16] = {
+            let mut it = sums.iter_mut();
+            core::array::from_fn(|i| {
+                let (a, b) = ranges[i];
+                (a, b, it.next().expect("16 sums for 16 ranges"))
+            })
+        };
+        crate::gemm::for_each_mut(&mut parts[..n], &|_, (a, b, s)| **s = sum_slice(&x[*a..*b]));
+    }
+    sum_combine(x.len(), depth, &sums[..n], &mut 0)
 }
 
 /// Mean of all elements (NaN for an empty slice, as PyTorch).
 pub fn mean_all<T: Scalar>(x: &[T]) -> T {
-    sum_slice(x) / T::from_usize_lossy(x.len())
+    sum_all(x) / T::from_usize_lossy(x.len())
 }
 
 /// Largest element, NaN if any is NaN; errors on an empty slice.
@@ -575,6 +630,31 @@ mod tests {
         assert!(m[0].is_nan());
         assert_eq!(max_all(&x).unwrap(), 3.0);
         assert_eq!(min_all(&x).unwrap(), 1.0);
+    }
+
+    /// The threaded sum adds the same subtrees in the same order as one thread.
+    #[test]
+    fn threaded_sum_is_bit_identical_to_the_pairwise_tree() {
+        let mut rng = crate::rng::Rng::seed_from_u64(5);
+        for len in [65536usize, 65537, 100_000, 1 << 20, 3 * 65536 + 17] {
+            let x: alloc::vec::Vec<f32> = (0..len).map(|_| rng.uniform(-1.0f32, 1.0)).collect();
+            assert_eq!(sum_all(&x).to_bits(), sum_slice(&x).to_bits(), "len {len}");
+            for depth in 0..5 {
+                let (mut ranges, mut n) = ([(0usize, 0usize); 16], 0);
+                sum_subtrees(len, 0, depth, &mut ranges, &mut n);
+                assert_eq!(n, 1 << depth);
+                let sums: alloc::vec::Vec<f32> = ranges[..n]
+                    .iter()
+                    .map(|&(a, b)| sum_slice(&x[a..b]))
+                    .collect();
+                let s = sum_combine(len, depth, &sums, &mut 0);
+                assert_eq!(
+                    s.to_bits(),
+                    sum_slice(&x).to_bits(),
+                    "len {len} depth {depth}"
+                );
+            }
+        }
     }
 
     #[test]

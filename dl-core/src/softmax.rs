@@ -15,8 +15,9 @@
 //! assert!((loss - (4.0f64 / 3.0).ln()).abs() < 1e-15);
 //! ```
 
-use crate::elementwise::{check_len, dot_kernel};
+use crate::elementwise::{check_len, dot_kernel, LANES};
 use crate::error::{Error, Result};
+use crate::par;
 use crate::reduce::sum_slice;
 use crate::scalar::Scalar;
 
@@ -35,9 +36,22 @@ fn check_matrix(
 
 /// Largest element of a non-empty row (NaN is ignored here; it still propagates
 /// through `exp(x - max)`).
+/// Keeps [`LANES`] running maxima (a max is exact in any order, and one chain per
+/// lane vectorizes where a single running maximum waits on each comparison).
 #[inline]
 fn row_max<T: Scalar>(row: &[T]) -> T {
-    row.iter()
+    let mut acc = [T::neg_infinity(); LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            if c[l] > acc[l] {
+                acc[l] = c[l];
+            }
+        }
+    }
+    acc.iter()
+        .chain(rest)
         .fold(T::neg_infinity(), |m, &v| if v > m { v } else { m })
 }
 
@@ -64,19 +78,24 @@ pub fn softmax<T: Scalar>(x: &[T], rows: usize, cols: usize, out: &mut [T]) -> R
     if cols == 0 {
         return Ok(());
     }
-    for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-        let m = row_max(xr);
-        for (o, &v) in or.iter_mut().zip(xr) {
-            *o = v - m;
+    let blocks = par::blocks_by_threads(rows, cols);
+    par::for_blocks(out, cols, blocks, &|first, ob| {
+        let xb = &x[first * cols..first * cols + ob.len()];
+        for (xr, or) in xb.chunks_exact(cols).zip(ob.chunks_exact_mut(cols)) {
+            let m = row_max(xr);
+            for (o, &v) in or.iter_mut().zip(xr) {
+                *o = v - m;
+            }
+            // Arguments are <= 0 (or NaN, which stays NaN), where the vectorized exp
+            // is within 2e-7 relative for f32 and exact for f64.
+            crate::vmath::exp_inplace(or);
+            let inv = T::ONE / sum_slice(or);
+            for o in or.iter_mut() {
+                *o = *o * inv;
+            }
         }
-        // Arguments are <= 0 (or NaN, which stays NaN), where the vectorized exp is
-        // within 2e-7 relative for f32 and exact for f64.
-        crate::vmath::exp_inplace(or);
-        let inv = T::ONE / sum_slice(or);
-        for o in or.iter_mut() {
-            *o = *o * inv;
-        }
-    }
+        0.0
+    });
     Ok(())
 }
 
@@ -191,19 +210,25 @@ pub fn softmax_cross_entropy<T: Scalar>(
             bound: cols,
         });
     }
-    // The loss is accumulated in f64 so a large batch in f32 does not lose digits.
-    let mut total = 0.0f64;
+    // The loss is accumulated in f64 so a large batch in f32 does not lose digits,
+    // per block of rows (blocks fixed by the size, so any thread count gives the same
+    // sum) and then over blocks in order.
     let inv_rows = T::ONE / T::from_usize_lossy(rows);
-    let rows_iter = logits.chunks_exact(cols).zip(targets);
-    match grad {
-        None => {
-            for (xr, &t) in rows_iter {
+    let blocks = par::blocks_by_size(rows, cols);
+    let total = match grad {
+        None => par::for_ranges(rows, blocks, &|range| {
+            let mut total = 0.0f64;
+            for r in range {
+                let xr = &logits[r * cols..(r + 1) * cols];
                 let (m, log_sum) = shifted_log_sum_exp(xr);
-                total += (log_sum - (xr[t] - m)).to_f64_lossless();
+                total += (log_sum - (xr[targets[r]] - m)).to_f64_lossless();
             }
-        }
-        Some(g) => {
-            for ((xr, &t), gr) in rows_iter.zip(g.chunks_exact_mut(cols)) {
+            total
+        }),
+        Some(g) => par::for_blocks(g, cols, blocks, &|first, gb| {
+            let mut total = 0.0f64;
+            for (i, gr) in gb.chunks_exact_mut(cols).enumerate() {
+                let (xr, t) = (&logits[(first + i) * cols..][..cols], targets[first + i]);
                 // exp(x - m) once, vectorized (see `softmax`), gives both the sum
                 // and the probabilities.
                 let m = row_max(xr);
@@ -219,8 +244,9 @@ pub fn softmax_cross_entropy<T: Scalar>(
                 }
                 gr[t] = gr[t] - inv_rows;
             }
-        }
-    }
+            total
+        }),
+    };
     Ok(T::from_f64_lossy(total / rows as f64))
 }
 
@@ -269,6 +295,46 @@ mod tensor_ops {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Large inputs are split over threads by blocks of rows: each row comes out as
+    /// it does alone, and the loss as the row-by-row sum (to f64 rounding).
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn split_rows_match_rows_done_one_at_a_time() {
+        use alloc::vec::Vec;
+        let (rows, cols) = (70, 1000);
+        let mut rng = crate::rng::Rng::seed_from_u64(3);
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.uniform(-8.0f32, 8.0))
+            .collect();
+        let t: Vec<usize> = (0..rows).map(|r| (r * 37) % cols).collect();
+        assert!(par::blocks_by_size(rows, cols) > 1);
+        let mut all = alloc::vec![0.0f32; rows * cols];
+        softmax(&x, rows, cols, &mut all).unwrap();
+        let mut grad = alloc::vec![0.0f32; rows * cols];
+        let loss = softmax_cross_entropy(&x, rows, cols, &t, Some(&mut grad)).unwrap();
+        let loss_only = softmax_cross_entropy(&x, rows, cols, &t, None).unwrap();
+        let mut sum = 0.0f64;
+        for r in 0..rows {
+            let xr = &x[r * cols..(r + 1) * cols];
+            let mut one = alloc::vec![0.0f32; cols];
+            softmax(xr, 1, cols, &mut one).unwrap();
+            assert_eq!(&all[r * cols..(r + 1) * cols], &one[..], "row {r}");
+            let mut g = alloc::vec![0.0f32; cols];
+            sum += softmax_cross_entropy(xr, 1, cols, &t[r..r + 1], Some(&mut g)).unwrap() as f64;
+            for (a, b) in grad[r * cols..(r + 1) * cols].iter().zip(&g) {
+                // The single row's gradient is divided by 1 instead of `rows`.
+                let want = *b / rows as f32;
+                assert!((*a - want).abs() <= 1e-6 * want.abs() + 1e-12, "row {r}");
+            }
+        }
+        let mean = sum / rows as f64;
+        assert!((loss as f64 - mean).abs() < 1e-5 * mean, "{loss} vs {mean}");
+        assert!(
+            (loss_only - loss).abs() <= 1e-6 * loss,
+            "{loss_only} vs {loss}"
+        );
+    }
 
     #[test]
     fn cross_entropy_and_gradient_fixture() {
