@@ -25,6 +25,7 @@ pub struct Shape {
 
 impl Shape {
     /// `[0]`: rank 1, no elements.
+    #[cfg(feature = "alloc")]
     pub(crate) const EMPTY: Shape = Shape {
         dims: [0; MAX_RANK],
         rank: 1,
