@@ -95,6 +95,8 @@ pub use op::{Affine, Op, ReduceOp};
 #[cfg(feature = "alloc")]
 pub use ops::attention::AttentionSpec;
 #[cfg(feature = "alloc")]
+pub use ops::linear::linear_into;
+#[cfg(feature = "alloc")]
 pub use ops::norm::{BatchNormMode, BatchStats};
 #[cfg(feature = "alloc")]
 pub use ops::recurrent::{RecurrentCell, RecurrentInputs, RecurrentSpec};

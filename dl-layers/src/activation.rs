@@ -2,9 +2,10 @@
 //! GELU, SiLU, and softmax / log-softmax over the last axis for outputs.
 
 use crate::error::Result;
-use crate::module::{Ctx, Entry, EntryMut, Module, Path};
+use crate::module::{infer_on_graph, Ctx, Entry, EntryMut, Module, Path};
 use dl_autograd::{Graph, Param, ParamSet, Var};
-use dl_core::Scalar;
+use dl_core::elementwise::{unary, Unary};
+use dl_core::{Scalar, Shape, Tensor};
 
 /// An activation layer (no parameters).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,6 +49,22 @@ impl<T: Scalar> Module<T> for Activation {
         })
     }
 
+    fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
+        // The same kernels as the graph's ops; the rest (a slope to validate, the
+        // softmaxes) go through the graph.
+        let op = match *self {
+            Activation::Sigmoid => Unary::Sigmoid,
+            Activation::Tanh => Unary::Tanh,
+            Activation::Relu => Unary::Relu,
+            Activation::Identity => Unary::Identity,
+            Activation::Gelu => Unary::Gelu,
+            Activation::Silu => Unary::Silu,
+            _ => return infer_on_graph(self, x, out),
+        };
+        out.resize_to(*x.shape());
+        Ok(unary(op, x.data(), out.data_mut())?)
+    }
+
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}
 
     fn visit_mut(&mut self, _path: &mut Path, _f: &mut dyn FnMut(&str, EntryMut<'_, T>)) {}
@@ -68,6 +85,15 @@ impl<T: Scalar> Module<T> for Flatten {
         let n = dims.first().copied().unwrap_or(1);
         let rest: usize = dims.iter().skip(1).product();
         Ok(g.reshape(x, &[n, rest])?)
+    }
+
+    fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
+        let dims = x.dims();
+        let n = dims.first().copied().unwrap_or(1);
+        let rest: usize = dims.iter().skip(1).product();
+        out.resize_to(Shape::new(&[n, rest])?);
+        out.data_mut().copy_from_slice(x.data());
+        Ok(())
     }
 
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}

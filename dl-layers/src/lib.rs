@@ -72,7 +72,7 @@ pub use error::{Error, Result};
 pub use gru::Gru;
 pub use linear::{Linear, LinearConfig};
 pub use lstm::Lstm;
-pub use module::{predict, Ctx, Entry, EntryMut, Module, Path};
+pub use module::{infer_on_graph, predict, Ctx, Entry, EntryMut, Module, Path};
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::Pool2d;
 pub use positional::PositionalEncoding;

@@ -133,6 +133,11 @@ impl<T: Scalar> Module<T> for Linear<T> {
         Ok(g.linear(x, w, b)?)
     }
 
+    fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
+        let bias = self.bias.as_ref().map(|b| b.value());
+        Ok(dl_autograd::linear_into(x, self.weight.value(), bias, out)?)
+    }
+
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {
         visit_param(path, "weight", &self.weight, f);
         if let Some(b) = &self.bias {

@@ -99,6 +99,16 @@ pub trait Module<T: Scalar = f32>: ParamSet<T> {
     /// The forward pass, recording on `g`; `ctx` says train or eval.
     fn forward<'p>(&'p self, g: &mut Graph<'p, T>, x: Var, ctx: &mut Ctx) -> Result<Var>;
 
+    /// Inference without a graph: the forward pass in evaluation mode on plain
+    /// tensors, written into `out` (resized, its buffer reused), bit for bit what
+    /// [`Module::forward`] gives under [`Ctx::eval`]. Dense layers, the element-wise
+    /// activations, [`crate::Flatten`] and [`crate::Sequential`] run their kernels
+    /// directly (no tape, no bookkeeping per op: what batch-1 latency needs); other
+    /// layers default to [`infer_on_graph`].
+    fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
+        infer_on_graph(self, x, out)
+    }
+
     /// Calls `f` with the dotted name and value of every parameter and buffer.
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>));
 
@@ -137,11 +147,28 @@ pub(crate) fn visit_param_mut<T: Scalar>(
     path.with(name, |path| f(path.as_str(), EntryMut::Param(p)));
 }
 
-/// Runs a module in evaluation mode without recording gradients and returns the
-/// output tensor: the inference path.
-pub fn predict<T: Scalar>(model: &dyn Module<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
+/// [`Module::infer`] through the graph: `forward` in evaluation mode on a graph that
+/// records nothing for backward, the value copied into `out`. The default for layers
+/// without a direct path.
+pub fn infer_on_graph<T: Scalar, M: Module<T> + ?Sized>(
+    model: &M,
+    x: &Tensor<T>,
+    out: &mut Tensor<T>,
+) -> Result<()> {
     let mut g = Graph::new_no_grad();
-    let xv = g.input(x);
+    let xv = g.input_ref(x);
     let y = model.forward(&mut g, xv, &mut Ctx::eval())?;
-    Ok(g.value(y)?.clone())
+    let value = g.value(y)?;
+    out.resize_to(*value.shape());
+    out.data_mut().copy_from_slice(value.data());
+    Ok(())
+}
+
+/// Runs a module in evaluation mode without recording gradients and returns the
+/// output tensor: the inference path ([`Module::infer`] into a new tensor; call
+/// `infer` with a kept output tensor to reuse its buffer).
+pub fn predict<T: Scalar>(model: &dyn Module<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
+    let mut out = Tensor::empty();
+    model.infer(x, &mut out)?;
+    Ok(out)
 }

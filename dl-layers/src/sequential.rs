@@ -5,7 +5,7 @@ use crate::module::{Ctx, Entry, EntryMut, Module, Path};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use dl_autograd::{Graph, Param, ParamSet, Var};
-use dl_core::Scalar;
+use dl_core::{Scalar, Tensor};
 
 /// A chain of modules.
 ///
@@ -77,6 +77,28 @@ impl<T: Scalar> Module<T> for Sequential<T> {
             x = l.forward(g, x, ctx)?;
         }
         Ok(x)
+    }
+
+    fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
+        let n = self.layers.len();
+        if n == 0 {
+            out.resize_to(*x.shape());
+            out.data_mut().copy_from_slice(x.data());
+            return Ok(());
+        }
+        // Layers write alternately into `out` and one temporary, arranged so that
+        // the last one writes into `out`.
+        let mut tmp = Tensor::empty();
+        for (i, l) in self.layers.iter().enumerate() {
+            let into_out = (n - 1 - i).is_multiple_of(2);
+            match (i == 0, into_out) {
+                (true, true) => l.infer(x, out)?,
+                (true, false) => l.infer(x, &mut tmp)?,
+                (false, true) => l.infer(&tmp, out)?,
+                (false, false) => l.infer(out, &mut tmp)?,
+            }
+        }
+        Ok(())
     }
 
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

@@ -238,3 +238,93 @@ fn optimizers_see_every_parameter_of_a_model() {
     net.for_each_param(&mut |p: &mut Param<f32>| count += p.numel());
     assert_eq!(count, net.num_params());
 }
+
+/// `forward` on a no-grad graph in eval mode, the reference for `infer`.
+fn eval_forward(model: &dyn Module<f32>, x: &Tensor<f32>) -> Tensor<f32> {
+    let mut g = Graph::new_no_grad();
+    let xv = g.input(x);
+    let y = model.forward(&mut g, xv, &mut Ctx::eval()).unwrap();
+    g.value(y).unwrap().clone()
+}
+
+#[test]
+fn graph_free_inference_matches_the_graph_bit_for_bit() {
+    let mut rng = Rng::seed_from_u64(21);
+    let acts = [
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Identity,
+        Activation::LeakyRelu(0.1),
+    ];
+    // Odd and even numbers of layers (the ping-pong ends in `out` either way), every
+    // element-wise activation, and a softmax head that goes through the graph.
+    for (depth, batch) in [(1usize, 1usize), (2, 3), (5, 1), (6, 64)] {
+        let mut model: Sequential<f32> = Sequential::new();
+        let mut width = 20;
+        for i in 0..depth {
+            if i % 2 == 0 {
+                let next = 7 + 3 * i;
+                model = model.push(LinearConfig::new(width, next).init(&mut rng).unwrap());
+                width = next;
+            } else {
+                model = model.push(acts[i % acts.len()]);
+            }
+        }
+        if depth == 6 {
+            model = model.push(Activation::Softmax);
+        }
+        let x = Tensor::rand_uniform(&[batch, 20], -2.0, 2.0, &mut rng).unwrap();
+        let want = eval_forward(&model, &x);
+        // A kept output buffer of the wrong size is resized.
+        let mut out = Tensor::zeros(&[3]).unwrap();
+        model.infer(&x, &mut out).unwrap();
+        assert_eq!(out.dims(), want.dims(), "depth {depth}");
+        let same = out
+            .data()
+            .iter()
+            .zip(want.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "depth {depth}: {:?} vs {:?}", out.data(), want.data());
+        assert_eq!(predict(&model, &x).unwrap().data(), want.data());
+    }
+    for act in acts {
+        let x = Tensor::rand_uniform(&[4, 9], -3.0, 3.0, &mut rng).unwrap();
+        let mut out = Tensor::empty();
+        act.infer(&x, &mut out).unwrap();
+        assert_eq!(out.data(), eval_forward(&act, &x).data(), "{act:?}");
+    }
+    // Convolutions take the default (graph) path, Flatten its own; an empty chain copies.
+    let cnn: Sequential<f32> = Sequential::new()
+        .push(Conv2dConfig::new(1, 2, 3).init(&mut rng).unwrap())
+        .push(Activation::Relu)
+        .push(Flatten)
+        .push(LinearConfig::new(2 * 4 * 4, 3).init(&mut rng).unwrap());
+    let x = Tensor::rand_uniform(&[2, 1, 6, 6], 0.0, 1.0, &mut rng).unwrap();
+    assert_eq!(
+        predict(&cnn, &x).unwrap().data(),
+        eval_forward(&cnn, &x).data()
+    );
+    let mut out = Tensor::empty();
+    Sequential::<f32>::new().infer(&x, &mut out).unwrap();
+    assert_eq!((out.dims(), out.data()), (x.dims(), x.data()));
+}
+
+#[test]
+fn graph_free_inference_names_the_op_and_shapes() {
+    let mut rng = Rng::seed_from_u64(22);
+    let model: Sequential<f32> = Sequential::new()
+        .push(LinearConfig::new(4, 3).init(&mut rng).unwrap())
+        .push(Activation::Relu);
+    let x = Tensor::zeros(&[2, 5]).unwrap();
+    let err = model
+        .infer(&x, &mut Tensor::empty())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("linear") && err.contains("[2, 5]") && err.contains("[3, 4]"),
+        "{err}"
+    );
+}

@@ -8,7 +8,7 @@ use crate::error::{shape_mismatch, Result};
 use crate::graph::{BackwardCtx, Grads, Graph, Var};
 use crate::op::Op;
 use dl_core::gemm::gemm;
-use dl_core::{Scalar, Shape};
+use dl_core::{Scalar, Shape, Tensor};
 
 const OP: &str = "linear";
 
@@ -49,27 +49,14 @@ impl<T: Scalar> Graph<'_, T> {
         };
         let (n, i, o) = dims(sx, sw, sb)?;
         let mut node = self.begin(Shape::new(&[n, o])?);
-        let y = node.value.data_mut();
-        gemm(
-            false,
-            true,
-            n,
-            o,
-            i,
-            T::ONE,
+        let bias = b.map(|b| self.val(b).data());
+        kernel(
+            (n, i, o),
             self.val(x).data(),
             self.val(w).data(),
-            T::ZERO,
-            y,
+            bias,
+            node.value.data_mut(),
         )?;
-        if let Some(b) = b {
-            let bias = self.val(b).data();
-            for row in y.chunks_exact_mut(o.max(1)) {
-                for (v, &bv) in row.iter_mut().zip(bias) {
-                    *v = *v + bv;
-                }
-            }
-        }
         let mut inputs = [x, w, w];
         let count = if let Some(b) = b {
             inputs[2] = b;
@@ -80,6 +67,59 @@ impl<T: Scalar> Graph<'_, T> {
         let needs = self.needs_grad(&inputs[..count]);
         Ok(self.finish(Op::Linear { x, w, b }, node, needs))
     }
+}
+
+/// `y = x W^T + b` on plain tensors, without a graph: the kernel (and so the bits) of
+/// [`Graph::linear`], for inference. `y` is resized to `[N, out]`, reusing its
+/// buffer. Errors name `linear` and the shapes.
+///
+/// ```
+/// use dl_autograd::linear_into;
+/// use dl_core::Tensor;
+/// let x = Tensor::from_rows([[1.0f32, 2.0]]);
+/// let w = Tensor::from_rows([[1.0f32, 0.0], [1.0, 1.0], [0.0, -1.0]]);
+/// let b = Tensor::from_array([0.5f32, 0.0, 0.0]);
+/// let mut y = Tensor::empty();
+/// linear_into(&x, &w, Some(&b), &mut y).unwrap();
+/// assert_eq!((y.dims(), y.data()), (&[1, 3][..], &[1.5, 3.0, -2.0][..]));
+/// let w_bad = Tensor::from_rows([[1.0f32, 2.0, 3.0]]);
+/// assert!(linear_into(&x, &w_bad, None, &mut y).unwrap_err().to_string().contains("linear"));
+/// ```
+pub fn linear_into<T: Scalar>(
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    y: &mut Tensor<T>,
+) -> Result<()> {
+    let (n, i, o) = dims(*x.shape(), *w.shape(), b.map(|b| *b.shape()))?;
+    y.resize_to(Shape::new(&[n, o])?);
+    kernel(
+        (n, i, o),
+        x.data(),
+        w.data(),
+        b.map(|b| b.data()),
+        y.data_mut(),
+    )
+}
+
+/// `y = x W^T + b` on checked buffers: one gemm reading `W` transposed, then the bias
+/// added row by row.
+fn kernel<T: Scalar>(
+    (n, i, o): (usize, usize, usize),
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+) -> Result<()> {
+    gemm(false, true, n, o, i, T::ONE, x, w, T::ZERO, y)?;
+    if let Some(bias) = b {
+        for row in y.chunks_exact_mut(o.max(1)) {
+            for (v, &bv) in row.iter_mut().zip(bias) {
+                *v = *v + bv;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Backward of [`Graph::linear`].
