@@ -104,17 +104,6 @@ pub(crate) fn zeroed<T: Scalar>(v: &mut Vec<T>, n: usize) -> &mut [T] {
     s
 }
 
-/// A tensor with no elements and no heap buffer (a placeholder while a slot's buffer
-/// is moved out).
-pub(crate) fn empty_tensor<T: Scalar>() -> Tensor<T> {
-    Tensor::empty()
-}
-
-/// Reshapes a tensor's buffer to `shape` without touching kept elements.
-pub(crate) fn resize_tensor<T: Scalar>(t: &mut Tensor<T>, shape: Shape) {
-    t.resize_to(shape);
-}
-
 /// Empties `v` and returns its allocation typed for another lifetime. The vector
 /// is empty, so no reference outlives its borrow; std collects a mapped
 /// `vec::IntoIter` in place when the element layouts match (they do: both are one
@@ -255,7 +244,7 @@ impl<'p, T: Scalar> Grads<'_, 'p, T> {
         if slot.live {
             return Some(false);
         }
-        resize_tensor(&mut slot.grad, *self.vals.get(v).shape());
+        slot.grad.resize_to(*self.vals.get(v).shape());
         slot.live = true;
         Some(true)
     }
@@ -576,12 +565,12 @@ impl<'p, T: Scalar> Graph<'p, T> {
     fn take_slot(&mut self) -> Building<T> {
         match self.nodes.get_mut(self.len) {
             Some(slot) => Building {
-                value: core::mem::replace(&mut slot.value, empty_tensor()),
+                value: core::mem::replace(&mut slot.value, Tensor::empty()),
                 saved: core::mem::take(&mut slot.saved),
                 saved_idx: core::mem::take(&mut slot.saved_idx),
             },
             None => Building {
-                value: empty_tensor(),
+                value: Tensor::empty(),
                 saved: Vec::new(),
                 saved_idx: Vec::new(),
             },
@@ -592,7 +581,7 @@ impl<'p, T: Scalar> Graph<'p, T> {
     /// overwritten by the op.
     pub(crate) fn begin(&mut self, shape: Shape) -> Building<T> {
         let mut b = self.take_slot();
-        resize_tensor(&mut b.value, shape);
+        b.value.resize_to(shape);
         b
     }
 
@@ -628,7 +617,7 @@ impl<'p, T: Scalar> Graph<'p, T> {
             }
             None => self.nodes.push(Node {
                 op,
-                value: empty_tensor(),
+                value: Tensor::empty(),
                 saved: Vec::new(),
                 saved_idx: Vec::new(),
                 requires_grad,
@@ -680,7 +669,7 @@ impl<'p, T: Scalar> Graph<'p, T> {
         }
         while self.grads.len() < self.len {
             self.grads.push(GradSlot {
-                grad: empty_tensor(),
+                grad: Tensor::empty(),
                 live: false,
             });
         }
@@ -688,7 +677,7 @@ impl<'p, T: Scalar> Graph<'p, T> {
             slot.live = false;
         }
         let seed = &mut self.grads[loss.index()];
-        resize_tensor(&mut seed.grad, shape);
+        seed.grad.resize_to(shape);
         seed.grad.data_mut().fill(T::ONE);
         seed.live = true;
 

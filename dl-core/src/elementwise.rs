@@ -299,10 +299,8 @@ macro_rules! dispatch_unary {
 /// way on any thread).
 pub fn unary<T: Scalar>(op: Unary, x: &[T], out: &mut [T]) -> Result<()> {
     check_len(op.name(), "output", x.len(), out.len())?;
-    let blocks = crate::par::blocks_by_threads(x.len(), 1);
-    crate::par::for_blocks(out, 1, blocks, &|first, out| {
+    crate::par::for_each_block(out, 1, &|first, out| {
         unary_serial(op, &x[first..first + out.len()], out);
-        0.0
     });
     Ok(())
 }
@@ -323,10 +321,8 @@ fn unary_serial<T: Scalar>(op: Unary, x: &[T], out: &mut [T]) {
 
 /// `x = f(x)` elementwise, in place (split over threads as [`unary`]).
 pub fn unary_inplace<T: Scalar>(op: Unary, x: &mut [T]) {
-    let blocks = crate::par::blocks_by_threads(x.len(), 1);
-    crate::par::for_blocks(x, 1, blocks, &|_, x| {
+    crate::par::for_each_block(x, 1, &|_, x| {
         unary_inplace_serial(op, x);
-        0.0
     });
 }
 
@@ -384,11 +380,9 @@ pub fn unary_backward<T: Scalar>(
     check_len(name, "y", x.len(), y.len())?;
     check_len(name, "dy", x.len(), dy.len())?;
     check_len(name, "dx", x.len(), dx.len())?;
-    let blocks = crate::par::blocks_by_threads(x.len(), 1);
-    crate::par::for_blocks(dx, 1, blocks, &|first, dx| {
+    crate::par::for_each_block(dx, 1, &|first, dx| {
         let end = first + dx.len();
         unary_backward_serial(op, &x[first..end], &y[first..end], &dy[first..end], dx);
-        0.0
     });
     Ok(())
 }
@@ -718,8 +712,7 @@ fn binary_loop<T: Scalar, F: Fn(T, T) -> T + Sync>(
     // last dimension (a bias) repeats along the rows.
     let whole = |x: &[T], y: &[T]| x.len() == n && (y.len() == n || y.len() == 1);
     if whole(a, b) || whole(b, a) {
-        let blocks = crate::par::blocks_by_threads(n, 1);
-        crate::par::for_blocks(out, 1, blocks, &|first, out| {
+        crate::par::for_each_block(out, 1, &|first, out| {
             let end = first + out.len();
             match (a.len() == n, b.len() == n) {
                 (true, true) => {
@@ -738,15 +731,13 @@ fn binary_loop<T: Scalar, F: Fn(T, T) -> T + Sync>(
                     }
                 }
             }
-            0.0
         });
         return;
     }
     let cols = shape.dims().last().copied().unwrap_or(1);
     let is_row = |x: &[T], s: &Shape| x.len() == cols && s.dims().last() == Some(&cols);
     if cols > 1 && ((a.len() == n && is_row(b, b_shape)) || (b.len() == n && is_row(a, a_shape))) {
-        let blocks = crate::par::blocks_by_threads(n / cols, cols);
-        crate::par::for_blocks(out, cols, blocks, &|first, out| {
+        crate::par::for_each_block(out, cols, &|first, out| {
             let full = &(if a.len() == n { a } else { b })[first * cols..];
             for (o_row, f_row) in out.chunks_exact_mut(cols).zip(full.chunks_exact(cols)) {
                 if a.len() == n {
@@ -759,7 +750,6 @@ fn binary_loop<T: Scalar, F: Fn(T, T) -> T + Sync>(
                     }
                 }
             }
-            0.0
         });
         return;
     }

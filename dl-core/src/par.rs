@@ -25,7 +25,7 @@ pub(crate) fn blocks_by_size(units: usize, unit: usize) -> usize {
 
 /// Blocks for `units` rows of `unit` elements each where nothing is summed across
 /// blocks: one below [`MIN_ELEMS`] or on one thread, else one per thread.
-pub(crate) fn blocks_by_threads(units: usize, unit: usize) -> usize {
+fn blocks_by_threads(units: usize, unit: usize) -> usize {
     if units.saturating_mul(unit) < MIN_ELEMS {
         1
     } else {
@@ -63,6 +63,26 @@ pub(crate) fn for_blocks<P: Send>(
         }
     });
     parts[..blocks].iter().map(|p| p.2).sum()
+}
+
+/// Runs `f(first_row, rows)` over blocks of whole rows of `items` (rows of `unit`
+/// items), one block per thread when large (see [`for_blocks`]); for kernels that
+/// sum nothing across rows.
+pub(crate) fn for_each_block<P: Send>(
+    items: &mut [P],
+    unit: usize,
+    f: &(dyn Fn(usize, &mut [P]) + Sync),
+) {
+    let units = items.len().checked_div(unit).unwrap_or(0);
+    for_blocks(
+        items,
+        unit,
+        blocks_by_threads(units, unit),
+        &|first, block| {
+            f(first, block);
+            0.0
+        },
+    );
 }
 
 /// Runs `f(range)` over `blocks` consecutive, near-equal ranges of `0..units` on the

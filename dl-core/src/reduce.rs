@@ -285,10 +285,17 @@ fn sum_split(len: usize) -> usize {
 }
 
 /// The top `depth` levels of [`sum_slice`]'s tree over `len` elements from `off`:
-/// appends the subtrees below them as `(start, end)` ranges, left to right.
-fn sum_subtrees(len: usize, off: usize, depth: u32, out: &mut [(usize, usize)], n: &mut usize) {
+/// appends the subtrees below them as `(start, end, sum)` with the sum still 0, left
+/// to right.
+fn sum_subtrees<T: Scalar>(
+    len: usize,
+    off: usize,
+    depth: u32,
+    out: &mut [(usize, usize, T)],
+    n: &mut usize,
+) {
     if depth == 0 || len <= SUM_BLOCK {
-        out[*n] = (off, off + len);
+        out[*n] = (off, off + len, T::ZERO);
         *n += 1;
     } else {
         let mid = sum_split(len);
@@ -298,14 +305,19 @@ fn sum_subtrees(len: usize, off: usize, depth: u32, out: &mut [(usize, usize)], 
 }
 
 /// Adds the subtree sums of [`sum_subtrees`] back up the same top levels.
-fn sum_combine<T: Scalar>(len: usize, depth: u32, sums: &[T], next: &mut usize) -> T {
+fn sum_combine<T: Scalar>(
+    len: usize,
+    depth: u32,
+    parts: &[(usize, usize, T)],
+    next: &mut usize,
+) -> T {
     if depth == 0 || len <= SUM_BLOCK {
         *next += 1;
-        sums[*next - 1]
+        parts[*next - 1].2
     } else {
         let mid = sum_split(len);
-        let left = sum_combine(mid, depth - 1, sums, next);
-        left + sum_combine(len - mid, depth - 1, sums, next)
+        let left = sum_combine(mid, depth - 1, parts, next);
+        left + sum_combine(len - mid, depth - 1, parts, next)
     }
 }
 
@@ -320,21 +332,11 @@ pub fn sum_all<T: Scalar>(x: &[T]) -> T {
     }
     // 2^depth subtrees, at least one per thread (at most 16).
     let depth = threads.next_power_of_two().trailing_zeros().min(4);
-    let mut ranges = [(0usize, 0usize); 16];
+    let mut parts = [(0usize, 0usize, T::ZERO); 16];
     let mut n = 0;
-    sum_subtrees(x.len(), 0, depth, &mut ranges, &mut n);
-    let mut sums = [T::ZERO; 16];
-    {
-        let mut parts: [(usize, usize, &mut T); 16] = {
-            let mut it = sums.iter_mut();
-            core::array::from_fn(|i| {
-                let (a, b) = ranges[i];
-                (a, b, it.next().expect("16 sums for 16 ranges"))
-            })
-        };
-        crate::gemm::for_each_mut(&mut parts[..n], &|_, (a, b, s)| **s = sum_slice(&x[*a..*b]));
-    }
-    sum_combine(x.len(), depth, &sums[..n], &mut 0)
+    sum_subtrees(x.len(), 0, depth, &mut parts, &mut n);
+    crate::gemm::for_each_mut(&mut parts[..n], &|_, (a, b, s)| *s = sum_slice(&x[*a..*b]));
+    sum_combine(x.len(), depth, &parts[..n], &mut 0)
 }
 
 /// Mean of all elements (NaN for an empty slice, as PyTorch).
@@ -640,14 +642,13 @@ mod tests {
             let x: alloc::vec::Vec<f32> = (0..len).map(|_| rng.uniform(-1.0f32, 1.0)).collect();
             assert_eq!(sum_all(&x).to_bits(), sum_slice(&x).to_bits(), "len {len}");
             for depth in 0..5 {
-                let (mut ranges, mut n) = ([(0usize, 0usize); 16], 0);
-                sum_subtrees(len, 0, depth, &mut ranges, &mut n);
+                let (mut parts, mut n) = ([(0usize, 0usize, 0.0f32); 16], 0);
+                sum_subtrees(len, 0, depth, &mut parts, &mut n);
                 assert_eq!(n, 1 << depth);
-                let sums: alloc::vec::Vec<f32> = ranges[..n]
-                    .iter()
-                    .map(|&(a, b)| sum_slice(&x[a..b]))
-                    .collect();
-                let s = sum_combine(len, depth, &sums, &mut 0);
+                for p in &mut parts[..n] {
+                    p.2 = sum_slice(&x[p.0..p.1]);
+                }
+                let s = sum_combine(len, depth, &parts[..n], &mut 0);
                 assert_eq!(
                     s.to_bits(),
                     sum_slice(&x).to_bits(),

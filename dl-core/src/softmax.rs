@@ -78,8 +78,7 @@ pub fn softmax<T: Scalar>(x: &[T], rows: usize, cols: usize, out: &mut [T]) -> R
     if cols == 0 {
         return Ok(());
     }
-    let blocks = par::blocks_by_threads(rows, cols);
-    par::for_blocks(out, cols, blocks, &|first, ob| {
+    par::for_each_block(out, cols, &|first, ob| {
         let xb = &x[first * cols..first * cols + ob.len()];
         for (xr, or) in xb.chunks_exact(cols).zip(ob.chunks_exact_mut(cols)) {
             let m = row_max(xr);
@@ -94,7 +93,6 @@ pub fn softmax<T: Scalar>(x: &[T], rows: usize, cols: usize, out: &mut [T]) -> R
                 *o = *o * inv;
             }
         }
-        0.0
     });
     Ok(())
 }

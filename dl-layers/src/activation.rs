@@ -34,35 +34,42 @@ impl<T: Scalar> ParamSet<T> for Activation {
     fn for_each_param(&mut self, _f: &mut dyn FnMut(&mut Param<T>)) {}
 }
 
+impl Activation {
+    /// The element-wise op behind this activation (`None` for the softmaxes, which
+    /// work on whole rows).
+    fn elementwise(self) -> Option<Unary> {
+        Some(match self {
+            Activation::Sigmoid => Unary::Sigmoid,
+            Activation::Tanh => Unary::Tanh,
+            Activation::Relu => Unary::Relu,
+            Activation::LeakyRelu(s) => Unary::LeakyRelu(s),
+            Activation::Identity => Unary::Identity,
+            Activation::Gelu => Unary::Gelu,
+            Activation::Silu => Unary::Silu,
+            Activation::Softmax | Activation::LogSoftmax => return None,
+        })
+    }
+}
+
 impl<T: Scalar> Module<T> for Activation {
     fn forward<'p>(&'p self, g: &mut Graph<'p, T>, x: Var, _ctx: &mut Ctx) -> Result<Var> {
-        Ok(match *self {
-            Activation::Sigmoid => g.sigmoid(x)?,
-            Activation::Tanh => g.tanh(x)?,
-            Activation::Relu => g.relu(x)?,
-            Activation::LeakyRelu(s) => g.leaky_relu(x, s)?,
-            Activation::Identity => g.identity(x)?,
-            Activation::Gelu => g.gelu(x)?,
-            Activation::Silu => g.silu(x)?,
-            Activation::Softmax => g.softmax(x)?,
-            Activation::LogSoftmax => g.log_softmax(x)?,
+        Ok(match self.elementwise() {
+            Some(op) => g.unary(op, x)?,
+            None if *self == Activation::Softmax => g.softmax(x)?,
+            None => g.log_softmax(x)?,
         })
     }
 
     fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
-        // The same kernels as the graph's ops; the rest (a slope to validate, the
-        // softmaxes) go through the graph.
-        let op = match *self {
-            Activation::Sigmoid => Unary::Sigmoid,
-            Activation::Tanh => Unary::Tanh,
-            Activation::Relu => Unary::Relu,
-            Activation::Identity => Unary::Identity,
-            Activation::Gelu => Unary::Gelu,
-            Activation::Silu => Unary::Silu,
-            _ => return infer_on_graph(self, x, out),
-        };
-        out.resize_to(*x.shape());
-        Ok(unary(op, x.data(), out.data_mut())?)
+        // The graph op's kernel; the softmaxes, and a slope the graph rejects (so its
+        // error is the one returned), go through the graph.
+        match self.elementwise() {
+            Some(op) if !matches!(op, Unary::LeakyRelu(s) if !s.is_finite()) => {
+                out.resize_to(*x.shape());
+                Ok(unary(op, x.data(), out.data_mut())?)
+            }
+            _ => infer_on_graph(self, x, out),
+        }
     }
 
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}

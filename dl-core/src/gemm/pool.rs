@@ -27,7 +27,7 @@
 //! same way for the helpers to finish their parts, and nobody calls into the kernel
 //! to wake a thread that is not asleep (as OpenMP runtimes do, with a shorter spin).
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ static CALLER_WAITING: AtomicBool = AtomicBool::new(false);
 /// Set while a job is posted: one job at a time.
 static BUSY: AtomicBool = AtomicBool::new(false);
 /// Epoch of the last posted job (written only by the poster, under [`BUSY`]).
-static EPOCH: AtomicU64 = AtomicU64::new(0);
+static EPOCH: AtomicU32 = AtomicU32::new(0);
 /// Guards sleeping and counts the helpers that have started.
 static LOCK: Mutex<usize> = Mutex::new(0);
 static WAKE: Condvar = Condvar::new();
@@ -227,8 +227,8 @@ pub(super) fn run(parts: usize, task: &Task<'_>) {
     // Helpers reach the task through this slot, which outlives the job: `run` returns
     // only once every part has finished, and no part can be claimed after that.
     let slot: &Task<'_> = task;
-    let epoch = (EPOCH.load(Ordering::Relaxed) as u32).wrapping_add(1);
-    EPOCH.store(u64::from(epoch), Ordering::Relaxed);
+    let epoch = EPOCH.load(Ordering::Relaxed).wrapping_add(1);
+    EPOCH.store(epoch, Ordering::Relaxed);
     FINISHED.store(0, Ordering::Relaxed);
     PANICKED.store(false, Ordering::Relaxed);
     JOB.store(&slot as *const &Task<'_> as *mut (), Ordering::Relaxed);
