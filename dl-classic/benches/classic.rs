@@ -12,6 +12,9 @@
 //!   bootstrap) on the 1,797 x 64 bundled digits.
 //! - `classic/svm_rbf/digits`: fit a one-vs-one RBF SVM (`C = 1`, `gamma = "scale"`)
 //!   on the digits.
+//! - `classic/gradient_boosting/digits_100`: fit scikit-learn's default gradient
+//!   boosting (100 stages of depth-3 regression trees, one per class, learning rate
+//!   0.1) on the digits.
 //!
 //! Threads: rayon's pool (set `RAYON_NUM_THREADS=2` to match the peer script's
 //! 2-thread figures on a larger machine).
@@ -21,6 +24,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dl_classic::forest::RandomForest;
+use dl_classic::gradient_boosting::GradientBoosting;
 use dl_classic::kmeans::KMeans;
 use dl_classic::knn::{Algorithm, KNeighborsClassifier};
 use dl_classic::svm::KernelSvm;
@@ -88,6 +92,13 @@ fn bench_forest_and_svm(c: &mut Criterion) {
     let svm = KernelSvm::default();
     g.bench_function("digits", |b| {
         b.iter(|| black_box(svm.fit(black_box(xm), &y).unwrap().n_support()))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("classic/gradient_boosting");
+    g.sample_size(10);
+    let gb = GradientBoosting::default();
+    g.bench_function("digits_100", |b| {
+        b.iter(|| black_box(gb.fit(black_box(xm), &y).unwrap().trees.len()))
     });
     g.finish();
 }

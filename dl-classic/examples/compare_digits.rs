@@ -13,6 +13,7 @@ use dl_classic::adaboost::AdaBoost;
 use dl_classic::forest::RandomForest;
 use dl_classic::gda::{Lda, Qda};
 use dl_classic::gmm::{CovarianceType, GaussianMixture};
+use dl_classic::gradient_boosting::GradientBoosting;
 use dl_classic::kmeans::KMeans;
 use dl_classic::knn::KNeighborsClassifier;
 use dl_classic::linear::{LeastSquaresClassifier, Perceptron};
@@ -138,6 +139,12 @@ fn main() -> Result<(), BoxError> {
     row(
         "AdaBoost (100 depth-2 trees)",
         &AdaBoost::new(100).tree(DecisionTree::default().max_depth(Some(2))),
+        tr,
+        te,
+    );
+    row(
+        "gradient boosting (100)",
+        &GradientBoosting::default(),
         tr,
         te,
     );

@@ -9,9 +9,11 @@
 //! A perfect tree (`err = 0`) ends boosting with that tree alone having a say; a
 //! tree no better than chance (`err >= 1 - 1/K`) ends it and is discarded.
 
-use crate::error::{check_predict, check_xy, param, Error, Result};
+use crate::error::{
+    check_learning_rate, check_n_estimators, check_predict, check_xy, Error, Result,
+};
 use crate::knn::{argmax, encode_labels};
-use crate::tree::{to_f64, DecisionTree, Target, Tree};
+use crate::tree::{to_f64, Columns, DecisionTree, Target, Tree};
 use alloc::vec;
 use alloc::vec::Vec;
 use dl_core::{Fit, MatRef, Predict, Rng, Scalar};
@@ -66,18 +68,8 @@ impl AdaBoost {
     }
     /// Checks every hyper-parameter.
     pub fn validate(&self) -> Result<()> {
-        param(
-            self.n_estimators >= 1,
-            "n_estimators",
-            self.n_estimators as f64,
-            ">= 1",
-        )?;
-        param(
-            self.learning_rate > 0.0 && self.learning_rate.is_finite(),
-            "learning_rate",
-            self.learning_rate,
-            "> 0",
-        )?;
+        check_n_estimators(self.n_estimators)?;
+        check_learning_rate(self.learning_rate)?;
         self.tree.validate()
     }
 }
@@ -143,6 +135,8 @@ impl<T: Scalar> Fit<T, usize> for AdaBoost {
             });
         }
         let xf = to_f64(x);
+        // Every round fits to the same rows: lay them out and sort them once.
+        let cols = Columns::presorted(&xf, n, d);
         let mut w = vec![1.0 / n as f64; n];
         let mut rng = Rng::seed_from_u64(self.seed);
         let mut trees = Vec::new();
@@ -152,7 +146,7 @@ impl<T: Scalar> Fit<T, usize> for AdaBoost {
             let tree =
                 self.tree
                     .seed(rng.next_u64())
-                    .fit_weighted(&xf, n, d, Target::Classes(&yi, k), &w);
+                    .fit_columns(&cols, Target::Classes(&yi, k), &w);
             let wrong: Vec<bool> = (0..n)
                 .map(|i| argmax(tree.leaf_values(&xf[i * d..(i + 1) * d])) != yi[i])
                 .collect();

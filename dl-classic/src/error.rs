@@ -88,6 +88,14 @@ pub enum Error {
         /// The valid domain, e.g. `">= 0"`.
         valid: &'static str,
     },
+    /// Iterative fitting produced a NaN or infinite training loss.
+    Diverged {
+        /// The estimator.
+        op: &'static str,
+        /// The iteration (boosting stage, epoch...) at which the loss stopped being
+        /// finite, counted from 0.
+        iteration: usize,
+    },
     /// An error from a dl-core kernel.
     Core(dl_core::Error),
 }
@@ -137,6 +145,11 @@ impl fmt::Display for Error {
                 col,
                 valid,
             } => write!(f, "{op}: value at row {row}, column {col} must be {valid}"),
+            Error::Diverged { op, iteration } => write!(
+                f,
+                "{op}: training diverged (loss is NaN or infinite) at iteration {iteration}; \
+                 lower the learning rate"
+            ),
             Error::Core(e) => write!(f, "{e}"),
         }
     }
@@ -205,6 +218,18 @@ pub fn check_predict<T: Scalar>(
         }
     }
     Ok(())
+}
+
+/// The ensemble size every ensemble checks: at least one member.
+#[cfg(feature = "alloc")]
+pub(crate) fn check_n_estimators(n: usize) -> Result<()> {
+    param(n >= 1, "n_estimators", n as f64, ">= 1")
+}
+
+/// A boosting learning rate: positive and finite.
+#[cfg(feature = "alloc")]
+pub(crate) fn check_learning_rate(v: f64) -> Result<()> {
+    param(v > 0.0 && v.is_finite(), "learning_rate", v, "> 0")
 }
 
 /// Builds an [`Error::InvalidParameter`] unless `ok`.

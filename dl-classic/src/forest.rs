@@ -13,7 +13,7 @@
 //! The same machinery (with all features at every split) is bagging; see
 //! [`crate::bagging`].
 
-use crate::error::{check_predict, check_xy, param, Error, Result};
+use crate::error::{check_n_estimators, check_predict, check_xy, param, Error, Result};
 use crate::knn::{argmax, encode_labels};
 use crate::tree::{to_f64, DecisionTree, MaxFeatures, Target, Tree};
 use alloc::vec;
@@ -91,12 +91,7 @@ impl RandomForest {
     }
     /// Checks every hyper-parameter.
     pub fn validate(&self) -> Result<()> {
-        param(
-            self.n_estimators >= 1,
-            "n_estimators",
-            self.n_estimators as f64,
-            ">= 1",
-        )?;
+        check_n_estimators(self.n_estimators)?;
         param(
             self.max_samples > 0.0 && self.max_samples <= 1.0,
             "max_samples",

@@ -11,7 +11,8 @@
 //! One module per method, named by the course's word:
 //! - supervised: [`knn`], [`linear`] (least squares, ridge, perceptron),
 //!   [`logistic`], [`naive_bayes`], [`gda`] (LDA/QDA), [`svm`] (linear and kernel),
-//!   [`tree`] (CART), [`forest`], [`bagging`], [`adaboost`];
+//!   [`tree`] (CART), [`forest`], [`bagging`], [`adaboost`],
+//!   [`gradient_boosting`];
 //! - regression smoothers: [`kernel_regression`] (Nadaraya-Watson), [`loess`];
 //! - unsupervised: [`pca`], [`factor_analysis`], [`kmeans`], [`gmm`],
 //!   [`mean_shift`], [`spectral`], [`kde`];
@@ -59,6 +60,8 @@ pub mod linalg;
 pub mod gda;
 #[cfg(feature = "alloc")]
 pub mod gmm;
+#[cfg(feature = "alloc")]
+pub mod gradient_boosting;
 #[cfg(feature = "alloc")]
 pub mod hmm;
 #[cfg(feature = "alloc")]

@@ -247,6 +247,7 @@ fn trees_and_ensembles_match_sklearn() {
     use dl_classic::adaboost::AdaBoost;
     use dl_classic::bagging::Bagging;
     use dl_classic::forest::RandomForest;
+    use dl_classic::gradient_boosting::GradientBoosting;
     use dl_classic::tree::{Criterion, DecisionTree};
     for ds in DATASETS {
         let (tr, te) = train_test(ds);
@@ -280,6 +281,8 @@ fn trees_and_ensembles_match_sklearn() {
         check_accuracy(ds, "bagging_50", score(&Bagging::new(50), &tr, &te), SLACK);
         let ada = AdaBoost::new(100).tree(DecisionTree::default().max_depth(Some(2)));
         check_accuracy(ds, "adaboost_depth2_100", score(&ada, &tr, &te), SLACK);
+        let gb = GradientBoosting::default();
+        check_accuracy(ds, "gradient_boosting_100", score(&gb, &tr, &te), SLACK);
     }
 }
 

@@ -35,6 +35,27 @@ fn forest_is_identical_on_one_and_two_threads() {
 }
 
 #[test]
+fn gradient_boosting_is_identical_on_one_and_two_threads() {
+    use dl_classic::gradient_boosting::GradientBoosting;
+    let (tr, te) = common::train_test("iris");
+    let x = MatRef::new(&tr.x, tr.rows, tr.cols).unwrap();
+    let xt = MatRef::new(&te.x, te.rows, te.cols).unwrap();
+    let fit_in = |threads: usize, seed: u64| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let gb = GradientBoosting::new(20).subsample(0.7).seed(seed);
+            gb.fit(x, &tr.y).unwrap().predict_proba(xt).unwrap()
+        })
+    };
+    let p1 = fit_in(1, 5);
+    assert_eq!(p1, fit_in(2, 5));
+    assert_ne!(p1, fit_in(2, 6));
+}
+
+#[test]
 fn kmeans_is_reproducible_per_seed() {
     let d = common::load("iris");
     let x = MatRef::new(&d.x, d.rows, d.cols).unwrap();

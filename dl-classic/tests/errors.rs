@@ -257,6 +257,7 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
     use dl_classic::adaboost::AdaBoost;
     use dl_classic::bagging::Bagging;
     use dl_classic::forest::RandomForest;
+    use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor};
     use dl_classic::kernel_regression::NadarayaWatson;
     use dl_classic::loess::Loess;
     use dl_classic::svm::{KernelSvm, LinearSvm};
@@ -274,6 +275,7 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
         run(RandomForest::new(3), bad_len, &Y[..2]),
         run(Bagging::new(3), bad_len, &Y[..2]),
         run(AdaBoost::new(3), bad_len, &Y[..2]),
+        run(GradientBoosting::new(3), bad_len, &Y[..2]),
         run(LinearSvm::default(), bad_len, &Y[..2]),
         run(KernelSvm::default(), bad_len, &Y[..2]),
     ] {
@@ -306,6 +308,17 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
             AdaBoost::new(5).learning_rate(0.0).validate(),
             "learning_rate",
         ),
+        (GradientBoosting::new(0).validate(), "n_estimators"),
+        (
+            GradientBoosting::new(5).subsample(1.5).validate(),
+            "subsample",
+        ),
+        (
+            GradientBoosting::new(5)
+                .tree(DecisionTree::default())
+                .validate(),
+            "tree.criterion",
+        ),
         (KernelSvm::default().gamma(Some(-1.0)).validate(), "gamma"),
         (LinearSvm::default().c(0.0).validate(), "C"),
         (NadarayaWatson::new(0.0).validate(), "bandwidth"),
@@ -322,4 +335,21 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
         NadarayaWatson::new(1.0).fit(m(&X, 4, 2), &y).err(),
         Some(Error::NonFinite { row: 2, col: 2 })
     );
+    assert_eq!(
+        GradientBoostingRegressor::default()
+            .fit(m(&X, 4, 2), &y)
+            .err(),
+        Some(Error::NonFinite { row: 2, col: 2 })
+    );
+    // Squared-error boosting with a learning rate above 2 overshoots further every
+    // stage (here by 1e10 a stage: the squared error passes f64's range by stage
+    // 15); it must stop with an error, not return infinite predictions.
+    let yr = [0.0, 1.0, 3.0, 2.0];
+    let gb = GradientBoostingRegressor(GradientBoosting::new(50).learning_rate(1e10));
+    let err = gb.fit(m(&X, 4, 2), &yr).err().unwrap();
+    assert!(
+        matches!(err, Error::Diverged { iteration, .. } if iteration > 10),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("diverged"), "{err}");
 }

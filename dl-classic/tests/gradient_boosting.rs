@@ -1,0 +1,105 @@
+//! Gradient boosting against scikit-learn 1.9.1 on 1-D data with distinct values,
+//! where no two candidate splits tie, so both libraries grow the same trees and must
+//! agree to rounding. `tests/reference/gradient_boosting_reference.py` printed the
+//! pinned figures.
+
+use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor};
+use dl_core::{Fit, MatRef, Predict};
+
+const QUERY: [f64; 8] = [-1.0, 0.5, 3.2, 7.7, 12.1, 19.5, 24.4, 40.0];
+
+fn xs() -> Vec<f64> {
+    (0..30).map(|i| i as f64).collect()
+}
+
+fn close(ours: &[f64], sklearn: &[f64], what: &str) {
+    assert_eq!(ours.len(), sklearn.len(), "{what}");
+    for (i, (a, b)) in ours.iter().zip(sklearn).enumerate() {
+        assert!((a - b).abs() < 1e-9, "{what}[{i}]: ours {a} sklearn {b}");
+    }
+}
+
+fn boost(n: usize, depth: usize, lr: f64) -> GradientBoosting {
+    GradientBoosting::new(n)
+        .max_depth(Some(depth))
+        .learning_rate(lr)
+}
+
+#[test]
+fn regressor_matches_sklearn() {
+    let x = xs();
+    let y: Vec<f64> = x.iter().map(|&v| 3.0 * (0.7 * v).sin() + 0.1 * v).collect();
+    let m = GradientBoostingRegressor(boost(10, 2, 0.3))
+        .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
+        .unwrap();
+    let pred = m.predict(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
+    #[rustfmt::skip]
+    let sk = [1.0696526010269012, 1.0696526010269012, 1.8775156361894088, -0.14157124522341918,
+        2.392142326265991, 3.4652728257089627, 0.9089447636011648, 4.729802919789772];
+    close(&pred, &sk, "regression predict");
+    #[rustfmt::skip]
+    let sk_train = [4.199943020545142, 3.797356888701332, 3.213044805111589, 2.909780369941032,
+        2.2327704272266784, 1.8880377667005594, 1.7354096395550411, 1.3509944836725387,
+        1.172169436744993, 1.060751233636397];
+    close(&m.train_loss, &sk_train, "regression train_score_");
+}
+
+#[test]
+fn binary_classifier_matches_sklearn() {
+    let x = xs();
+    let y: Vec<usize> = x
+        .iter()
+        .map(|&v| ((0.9 * v).sin() + 0.3 * (2.3 * v).cos() > 0.0) as usize)
+        .collect();
+    let m = boost(10, 2, 0.5)
+        .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
+        .unwrap();
+    let p = m.predict_proba(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
+    let p1: Vec<f64> = p.chunks(2).map(|r| r[1]).collect();
+    #[rustfmt::skip]
+    let sk = [0.9039855845187275, 0.9039855845187275, 0.9039855845187275, 0.8440827395881395,
+        0.1560218161426197, 0.16525116481695368, 0.8877279777666344, 0.9375106395147011];
+    close(&p1, &sk, "binary predict_proba[:, 1]");
+    // scikit-learn's train_score_ for two classes is the binomial deviance, twice
+    // the mean log loss.
+    #[rustfmt::skip]
+    let sk_train = [1.1773209977368944, 1.0431638328472306, 0.966397543965017, 0.7431860234435261,
+        0.5890907487016993, 0.4888173500847526, 0.41196437069929576, 0.3734145599124729,
+        0.31648834138256393, 0.26988008757270554];
+    let deviance: Vec<f64> = m.train_loss.iter().map(|l| 2.0 * l).collect();
+    close(&deviance, &sk_train, "binary train_score_");
+}
+
+#[test]
+fn three_class_classifier_matches_sklearn() {
+    let x = xs();
+    let y: Vec<usize> = x
+        .iter()
+        .map(|&v| {
+            ((0.5 * v).sin() + 0.4 * (1.7 * v).cos() + 1.5)
+                .floor()
+                .clamp(0.0, 2.0) as usize
+        })
+        .collect();
+    let counts = (0..3).map(|c| y.iter().filter(|&&v| v == c).count());
+    assert_eq!(counts.collect::<Vec<_>>(), vec![8, 12, 10]);
+    let m = boost(10, 2, 0.5)
+        .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
+        .unwrap();
+    let p = m.predict_proba(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
+    #[rustfmt::skip]
+    let sk = [0.00578985987188116, 0.9482451196374524, 0.04596502049066636, 0.00578985987188116,
+        0.9482451196374524, 0.04596502049066636, 0.030066268291816165, 0.07483164896908483,
+        0.895102082739099, 0.9235555239405251, 0.061516788901391076, 0.014927687158083788,
+        0.02661808961560951, 0.9198216283856079, 0.053560281998782454, 0.06593437077855305,
+        0.7755170597342536, 0.15854856948719354, 0.9259500055343115, 0.05773011412109856,
+        0.01631988034459006, 0.004374794791390665, 0.03791917068229156, 0.9577060345263178];
+    close(&p, &sk, "three-class predict_proba");
+    #[rustfmt::skip]
+    let sk_train = [0.7491903473548268, 0.5206463014166232, 0.4061637341965579, 0.3225921598848184,
+        0.2631672236144781, 0.2237079629603261, 0.18053455922642717, 0.1485268801344583,
+        0.12674671976289273, 0.10645498865899285];
+    close(&m.train_loss, &sk_train, "three-class train_score_");
+    let pred = m.predict(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
+    assert_eq!(pred, vec![1, 1, 2, 0, 1, 1, 0, 2]);
+}
