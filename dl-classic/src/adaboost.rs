@@ -99,6 +99,19 @@ impl<T: Scalar> FittedAdaBoost<T> {
         Ok(out)
     }
 
+    /// The trees' importances weighted by their say (scikit-learn's
+    /// `feature_importances_`), summing to 1.
+    pub fn feature_importances(&self) -> Vec<f64> {
+        let mut sum = vec![0.0; self.n_features];
+        for (t, a) in self.trees.iter().zip(&self.alphas) {
+            let imp = t.feature_importances();
+            sum.iter_mut().zip(&imp).for_each(|(s, v)| *s += a * v);
+        }
+        let norm: f64 = self.alphas.iter().sum();
+        sum.iter_mut().for_each(|s| *s /= norm);
+        sum
+    }
+
     fn votes(&self, r: &[T], o: &mut [f64]) {
         o.iter_mut().for_each(|v| *v = 0.0);
         for (t, a) in self.trees.iter().zip(&self.alphas) {

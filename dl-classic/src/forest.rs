@@ -15,7 +15,7 @@
 
 use crate::error::{check_n_estimators, check_predict, check_xy, param, Error, Result};
 use crate::knn::{argmax, encode_labels};
-use crate::tree::{to_f64, DecisionTree, MaxFeatures, Target, Tree};
+use crate::tree::{ensemble_importances, to_f64, DecisionTree, MaxFeatures, Target, Tree};
 use alloc::vec;
 use alloc::vec::Vec;
 use dl_core::{Fit, MatRef, Predict, Rng, Scalar};
@@ -122,6 +122,12 @@ pub struct FittedForest<T> {
 }
 
 impl<T: Scalar> FittedForest<T> {
+    /// Mean decrease in impurity per feature: the trees' importances averaged and
+    /// scaled to sum to 1 (scikit-learn's `feature_importances_`).
+    pub fn feature_importances(&self) -> Vec<f64> {
+        ensemble_importances(&self.trees, self.n_features, true)
+    }
+
     /// Mean of the trees' class probabilities, `rows x n_classes`.
     pub fn predict_proba(&self, x: MatRef<'_, T>) -> Result<Vec<f64>> {
         check_predict(x, self.n_features, x.rows(), "Forest::predict_proba")?;

@@ -34,7 +34,7 @@ use crate::error::{
     check_learning_rate, check_n_estimators, check_predict, check_xy, param, Error, Result,
 };
 use crate::knn::{argmax, encode_labels};
-use crate::tree::{to_f64, Columns, Criterion, DecisionTree, Target, Tree};
+use crate::tree::{ensemble_importances, to_f64, Columns, Criterion, DecisionTree, Target, Tree};
 use alloc::vec;
 use alloc::vec::Vec;
 use dl_core::{Fit, MatRef, Predict, Rng, Scalar};
@@ -237,6 +237,13 @@ impl<T: Scalar> FittedGradientBoostingClassifier<T> {
         for (j, t) in self.trees.iter().enumerate() {
             out[j % k] += self.learning_rate * t.leaf_values(r)[0];
         }
+    }
+
+    /// Mean decrease in impurity (squared error on the pseudo-residuals) per
+    /// feature over all stage trees, summing to 1 (scikit-learn's
+    /// `feature_importances_`).
+    pub fn feature_importances(&self) -> Vec<f64> {
+        ensemble_importances(&self.trees, self.n_features, false)
     }
 
     fn outputs(&self) -> usize {
@@ -496,6 +503,14 @@ impl<T: Scalar> Fit<T, T> for GradientBoostingRegressor {
             n_features: d,
             _t: core::marker::PhantomData,
         })
+    }
+}
+
+impl<T> FittedGradientBoostingRegressor<T> {
+    /// Mean decrease in squared error per feature over all stage trees, summing
+    /// to 1 (scikit-learn's `feature_importances_`).
+    pub fn feature_importances(&self) -> Vec<f64> {
+        ensemble_importances(&self.trees, self.n_features, false)
     }
 }
 

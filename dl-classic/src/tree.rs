@@ -200,6 +200,7 @@ impl DecisionTree {
                 values: Vec::new(),
                 n_values: target.n_values(),
                 n_features: d,
+                importance: vec![0.0; d],
             },
             max_features: self.max_features.resolve(d),
             total_weight: weights.iter().sum(),
@@ -210,6 +211,10 @@ impl DecisionTree {
         };
         let mut idx: Vec<usize> = (0..n).filter(|&i| weights[i] > 0.0).collect();
         b.build(&mut idx, 0);
+        let root = b.total_weight;
+        if root > 0.0 {
+            b.tree.importance.iter_mut().for_each(|v| *v /= root);
+        }
         b.tree
     }
 }
@@ -296,6 +301,9 @@ pub struct Tree {
     values: Vec<f64>,
     n_values: usize,
     n_features: usize,
+    /// Per feature, the weighted impurity decrease of the splits on it over the
+    /// root's weight (scikit-learn's unnormalized `compute_feature_importances`).
+    importance: Vec<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -354,6 +362,12 @@ impl Tree {
         self.values[leaf]
     }
 
+    /// Mean decrease in impurity per feature, summing to 1 (all 0 for a single
+    /// leaf): scikit-learn's `feature_importances_`.
+    pub fn feature_importances(&self) -> Vec<f64> {
+        normalized(self.importance.clone())
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -401,6 +415,36 @@ struct Builder<'a> {
     /// presorted columns).
     mark: Vec<u32>,
     stamp: u32,
+}
+
+/// Feature importances of an ensemble, as scikit-learn's forests and gradient
+/// boosting compute them: the sum over the trees that split at least once of each
+/// tree's importances (normalized per tree when `per_tree_normalized`, else raw),
+/// scaled to sum to 1; zeros when no tree splits.
+pub(crate) fn ensemble_importances<'a>(
+    trees: impl IntoIterator<Item = &'a Tree>,
+    n_features: usize,
+    per_tree_normalized: bool,
+) -> Vec<f64> {
+    let mut sum = vec![0.0; n_features];
+    for t in trees.into_iter().filter(|t| t.node_count() > 1) {
+        let imp = if per_tree_normalized {
+            t.feature_importances()
+        } else {
+            t.importance.clone()
+        };
+        sum.iter_mut().zip(&imp).for_each(|(s, v)| *s += v);
+    }
+    normalized(sum)
+}
+
+/// `v` scaled to sum to 1, or left as is (zeros) when it sums to 0.
+pub(crate) fn normalized(mut v: Vec<f64>) -> Vec<f64> {
+    let s: f64 = v.iter().sum();
+    if s > 0.0 {
+        v.iter_mut().for_each(|x| *x /= s);
+    }
+    v
 }
 
 /// An integer with the order of `f64::total_cmp` (sign bit flipped for positives,
@@ -642,6 +686,9 @@ impl Builder<'_> {
         if decrease + f64::EPSILON < self.p.min_impurity_decrease {
             return self.leaf(&total);
         }
+        // gain = imp - (w_l imp_l + w_r imp_r) / w, so this is scikit-learn's
+        // w imp - w_l imp_l - w_r imp_r.
+        self.tree.importance[feature] += total.weight * gain;
         let col = &self.xt[feature * self.n_rows..(feature + 1) * self.n_rows];
         let mut mid = 0;
         for j in 0..n {
@@ -682,6 +729,11 @@ impl<T: Scalar> FittedTreeClassifier<T> {
             classes,
             _t: core::marker::PhantomData,
         }
+    }
+
+    /// Mean decrease in impurity per feature, summing to 1.
+    pub fn feature_importances(&self) -> Vec<f64> {
+        self.tree.feature_importances()
     }
 
     /// Class probabilities (leaf class frequencies), `rows x n_classes`.
@@ -792,6 +844,13 @@ impl<T: Scalar> Fit<T, T> for DecisionTreeRegressor {
             tree,
             _t: core::marker::PhantomData,
         })
+    }
+}
+
+impl<T> FittedTreeRegressor<T> {
+    /// Mean decrease in impurity (variance) per feature, summing to 1.
+    pub fn feature_importances(&self) -> Vec<f64> {
+        self.tree.feature_importances()
     }
 }
 
