@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 
 use dl_classic::forest::RandomForest;
 use dl_classic::gda::{Lda, Qda};
+use dl_classic::gradient_boosting::GradientBoosting;
 use dl_classic::knn::KNeighborsClassifier;
 use dl_classic::logistic::LogisticRegression;
 use dl_classic::svm::KernelSvm;
@@ -103,7 +104,7 @@ where
     Ok((on_grid, acc))
 }
 
-const CLASSIFIERS: [(&str, Runner); 7] = [
+const CLASSIFIERS: [(&str, Runner); 8] = [
     ("Logistic regression", |a, g, t| {
         run(LogisticRegression::default(), a, g, t)
     }),
@@ -118,6 +119,9 @@ const CLASSIFIERS: [(&str, Runner); 7] = [
     }),
     ("Random forest", |a, g, t| {
         run(RandomForest::new(100).seed(0), a, g, t)
+    }),
+    ("Gradient boosting", |a, g, t| {
+        run(GradientBoosting::default(), a, g, t)
     }),
 ];
 
