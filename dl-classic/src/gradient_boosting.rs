@@ -53,8 +53,38 @@ pub struct GradientBoosting {
     pub subsample: f64,
     /// The regression tree of every stage (criterion [`Criterion::Mse`]).
     pub tree: DecisionTree,
-    /// Seed of the subsamples and the trees' feature orders.
+    /// Seed of the subsamples, the validation split and the trees' feature orders.
     pub seed: u64,
+    /// Stop adding stages when the loss on a held-out part of the training rows
+    /// stops improving (`None`: always fit `n_estimators` stages).
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// Early stopping on held-out rows, as scikit-learn's `n_iter_no_change`,
+/// `validation_fraction` and `tol`: after each stage, the validation loss must beat
+/// one of the last `n_iter_no_change` recorded losses by more than `tol`, or
+/// boosting stops (keeping that stage).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// Stages without improvement before stopping (>= 1).
+    pub n_iter_no_change: usize,
+    /// Fraction of the rows held out, stratified by class for classifiers
+    /// (0 < fraction < 1).
+    pub validation_fraction: f64,
+    /// Minimum improvement (>= 0).
+    pub tol: f64,
+}
+
+impl Default for EarlyStopping {
+    /// scikit-learn's defaults once `n_iter_no_change` is set: 10 stages, 10% held
+    /// out, tolerance 1e-4.
+    fn default() -> Self {
+        EarlyStopping {
+            n_iter_no_change: 10,
+            validation_fraction: 0.1,
+            tol: 1e-4,
+        }
+    }
 }
 
 impl Default for GradientBoosting {
@@ -67,6 +97,7 @@ impl Default for GradientBoosting {
             subsample: 1.0,
             tree: DecisionTree::regressor().0.max_depth(Some(3)),
             seed: 0,
+            early_stopping: None,
         }
     }
 }
@@ -104,10 +135,35 @@ impl GradientBoosting {
         self.seed = s;
         self
     }
+    /// Turns early stopping on (or off with `None`).
+    pub fn early_stopping(mut self, e: Option<EarlyStopping>) -> Self {
+        self.early_stopping = e;
+        self
+    }
     /// Checks every hyper-parameter.
     pub fn validate(&self) -> Result<()> {
         check_n_estimators(self.n_estimators)?;
         check_learning_rate(self.learning_rate)?;
+        if let Some(e) = self.early_stopping {
+            param(
+                e.n_iter_no_change >= 1,
+                "early_stopping.n_iter_no_change",
+                e.n_iter_no_change as f64,
+                ">= 1",
+            )?;
+            param(
+                e.validation_fraction > 0.0 && e.validation_fraction < 1.0,
+                "early_stopping.validation_fraction",
+                e.validation_fraction,
+                "0 < fraction < 1",
+            )?;
+            param(
+                e.tol >= 0.0 && e.tol.is_finite(),
+                "early_stopping.tol",
+                e.tol,
+                ">= 0",
+            )?;
+        }
         param(
             self.subsample > 0.0 && self.subsample <= 1.0,
             "subsample",
@@ -222,8 +278,12 @@ pub struct FittedGradientBoostingClassifier<T> {
     /// Labels in class-index order.
     pub classes: Vec<usize>,
     /// Mean log loss on the training rows after each stage (scikit-learn's
-    /// `train_score_` when `subsample` is 1).
+    /// `train_score_` when `subsample` is 1; for two classes scikit-learn reports
+    /// twice this, the binomial deviance).
     pub train_loss: Vec<f64>,
+    /// Mean log loss on the held-out rows after each stage, with early stopping
+    /// (empty without).
+    pub validation_loss: Vec<f64>,
     n_features: usize,
     _t: core::marker::PhantomData<T>,
 }
@@ -269,25 +329,95 @@ impl<T: Scalar> FittedGradientBoostingClassifier<T> {
 
     /// Class probabilities, `rows x n_classes`.
     pub fn predict_proba(&self, x: MatRef<'_, T>) -> Result<Vec<f64>> {
+        const OP: &str = "GradientBoosting::predict_proba";
+        check_predict(x, self.n_features, x.rows(), OP)?;
+        Ok(self.proba(&self.decision_function(x)?))
+    }
+
+    /// Number of fitted stages (fewer than `n_estimators` after early stopping).
+    pub fn n_stages(&self) -> usize {
+        self.trees.len() / self.outputs()
+    }
+
+    /// The raw scores after each stage in turn (scikit-learn's
+    /// `staged_decision_function`): item `m` is what [`Self::decision_function`]
+    /// would give with the first `m + 1` stages.
+    pub fn staged_decision_function<'a>(&'a self, x: MatRef<'a, T>) -> Result<Staged<'a, T>> {
         check_predict(
             x,
             self.n_features,
             x.rows(),
-            "GradientBoosting::predict_proba",
+            "GradientBoosting::staged_decision_function",
         )?;
+        Ok(Staged::new(&self.trees, &self.init, self.learning_rate, x))
+    }
+
+    /// Class probabilities after each stage in turn (scikit-learn's
+    /// `staged_predict_proba`), e.g. for a test-loss curve over the stages.
+    pub fn staged_predict_proba<'a>(
+        &'a self,
+        x: MatRef<'a, T>,
+    ) -> Result<impl Iterator<Item = Vec<f64>> + 'a> {
+        Ok(self
+            .staged_decision_function(x)?
+            .map(|raw| self.proba(&raw)))
+    }
+
+    /// Probabilities (`rows x n_classes`) from raw scores (`rows x outputs`).
+    fn proba(&self, raw: &[f64]) -> Vec<f64> {
         let (k, c) = (self.outputs(), self.classes.len());
-        let mut raw = vec![0.0; k];
-        let mut out = vec![0.0; x.rows() * c];
-        for (r, o) in x.iter_rows().zip(out.chunks_exact_mut(c)) {
-            self.raw_row(r, &mut raw);
+        let mut out = vec![0.0; raw.len() / k * c];
+        for (r, o) in raw.chunks_exact(k).zip(out.chunks_exact_mut(c)) {
             if k == 1 {
-                o[1] = sigmoid(raw[0]);
+                o[1] = sigmoid(r[0]);
                 o[0] = 1.0 - o[1];
             } else {
-                softmax(&raw, o);
+                softmax(r, o);
             }
         }
-        Ok(out)
+        out
+    }
+}
+
+/// The raw outputs of a boosted model after each stage in turn, for every row of
+/// `x` (`rows x outputs`); see
+/// [`FittedGradientBoostingClassifier::staged_decision_function`] and
+/// [`FittedGradientBoostingRegressor::staged_predict`].
+pub struct Staged<'a, T> {
+    trees: &'a [Tree],
+    outputs: usize,
+    learning_rate: f64,
+    x: MatRef<'a, T>,
+    raw: Vec<f64>,
+    stage: usize,
+}
+
+impl<'a, T: Scalar> Staged<'a, T> {
+    fn new(trees: &'a [Tree], init: &[f64], learning_rate: f64, x: MatRef<'a, T>) -> Self {
+        Staged {
+            trees,
+            outputs: init.len(),
+            learning_rate,
+            x,
+            raw: (0..x.rows()).flat_map(|_| init.iter().copied()).collect(),
+            stage: 0,
+        }
+    }
+}
+
+impl<T: Scalar> Iterator for Staged<'_, T> {
+    type Item = Vec<f64>;
+
+    fn next(&mut self) -> Option<Vec<f64>> {
+        let k = self.outputs;
+        let stage = self.trees.get(self.stage * k..(self.stage + 1) * k)?;
+        for (j, t) in stage.iter().enumerate() {
+            for (i, r) in self.x.iter_rows().enumerate() {
+                self.raw[i * k + j] += self.learning_rate * t.leaf_values(r)[0];
+            }
+        }
+        self.stage += 1;
+        Some(self.raw.clone())
     }
 }
 
@@ -318,21 +448,210 @@ impl<T: Scalar> Fit<T, usize> for GradientBoosting {
         self.validate()?;
         check_xy(x, y.len(), OP)?;
         let (classes, yi) = encode_labels(y);
-        let (n, d, c) = (x.rows(), x.cols(), classes.len());
+        let c = classes.len();
         if c < 2 {
             return Err(Error::SingleClass { op: OP });
         }
-        let k = if c == 2 { 1 } else { c };
-        let mut prior = vec![0.0; c];
-        yi.iter().for_each(|&v| prior[v] += 1.0 / n as f64);
-        let init: Vec<f64> = if k == 1 {
-            vec![libm::log(prior[1] / prior[0])]
-        } else {
-            prior.iter().map(|&p| libm::log(p)).collect()
-        };
         let xf = to_f64(x);
+        let b = match self.early_stopping {
+            None => self.boost(&xf, x.cols(), Loss::Log(&yi, c), None, OP)?,
+            Some(e) => {
+                let (tr, va) = split_rows(yi.len(), Some((&yi, c)), e, self.seed)?;
+                let (xt, xv) = (take_rows(&xf, x.cols(), &tr), take_rows(&xf, x.cols(), &va));
+                let (yt, yv) = (take(&yi, &tr), take(&yi, &va));
+                let val = (xv.as_slice(), Loss::Log(&yv, c));
+                self.boost(&xt, x.cols(), Loss::Log(&yt, c), Some(val), OP)?
+            }
+        };
+        Ok(FittedGradientBoostingClassifier {
+            trees: b.trees,
+            init: b.init,
+            learning_rate: self.learning_rate,
+            classes,
+            train_loss: b.train_loss,
+            validation_loss: b.validation_loss,
+            n_features: x.cols(),
+            _t: core::marker::PhantomData,
+        })
+    }
+}
+
+/// What a booster minimizes, with its targets.
+#[derive(Clone, Copy)]
+enum Loss<'a> {
+    /// Squared error on real targets (one output).
+    Squared(&'a [f64]),
+    /// Log loss on class indices `0..k` (one output for two classes, `k` otherwise).
+    Log(&'a [usize], usize),
+}
+
+impl Loss<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Loss::Squared(y) => y.len(),
+            Loss::Log(y, _) => y.len(),
+        }
+    }
+
+    fn outputs(&self) -> usize {
+        match *self {
+            Loss::Log(_, c) if c > 2 => c,
+            _ => 1,
+        }
+    }
+
+    /// The best constant: the mean, the log-odds of class 1, or the log priors.
+    fn init(&self) -> Vec<f64> {
+        match *self {
+            Loss::Squared(y) => vec![y.iter().sum::<f64>() / y.len() as f64],
+            Loss::Log(y, c) => {
+                let mut prior = vec![0.0; c];
+                y.iter().for_each(|&v| prior[v] += 1.0 / y.len() as f64);
+                if c == 2 {
+                    vec![libm::log(prior[1] / prior[0])]
+                } else {
+                    prior.iter().map(|&p| libm::log(p)).collect()
+                }
+            }
+        }
+    }
+
+    /// The leaves' Newton-step factor (`None`: keep the mean residual).
+    fn newton_factor(&self) -> Option<f64> {
+        match *self {
+            Loss::Squared(_) => None,
+            Loss::Log(..) => {
+                let k = self.outputs();
+                Some(if k == 1 {
+                    1.0
+                } else {
+                    (k - 1) as f64 / k as f64
+                })
+            }
+        }
+    }
+
+    /// Negative gradients and hessians at `raw` (`rows x outputs`), class-major:
+    /// output `j` of row `i` at `[j * rows + i]`. `prob` is scratch.
+    fn pseudo_residuals(&self, raw: &[f64], prob: &mut [f64], res: &mut [f64], hess: &mut [f64]) {
+        let (n, k) = (self.rows(), self.outputs());
+        match *self {
+            Loss::Squared(y) => {
+                for i in 0..n {
+                    res[i] = y[i] - raw[i];
+                }
+            }
+            Loss::Log(y, _) => {
+                // Every tree of a stage sees the probabilities from the stage's start.
+                for (p, r) in prob.chunks_exact_mut(k).zip(raw.chunks_exact(k)) {
+                    if k == 1 {
+                        p[0] = sigmoid(r[0]);
+                    } else {
+                        softmax(r, p);
+                    }
+                }
+                for j in 0..k {
+                    let target = if k == 1 { 1 } else { j };
+                    for i in 0..n {
+                        let p = prob[i * k + j];
+                        res[j * n + i] = (y[i] == target) as usize as f64 - p;
+                        hess[j * n + i] = p * (1.0 - p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mean loss at `raw`: squared error, or log loss (`scratch` holds `outputs`).
+    fn mean(&self, raw: &[f64], scratch: &mut [f64]) -> f64 {
+        let total: f64 = match *self {
+            Loss::Squared(y) => y.iter().zip(raw).map(|(t, p)| (t - p) * (t - p)).sum(),
+            Loss::Log(y, _) => {
+                let k = self.outputs();
+                raw.chunks_exact(k)
+                    .zip(y)
+                    .map(|(r, &t)| {
+                        if k == 1 {
+                            softplus(r[0]) - t as f64 * r[0]
+                        } else {
+                            softmax(r, &mut scratch[..k]) - r[t]
+                        }
+                    })
+                    .sum()
+            }
+        };
+        total / self.rows() as f64
+    }
+}
+
+/// What [`GradientBoosting::boost`] fitted.
+struct Boosted {
+    trees: Vec<Tree>,
+    init: Vec<f64>,
+    train_loss: Vec<f64>,
+    validation_loss: Vec<f64>,
+}
+
+/// Holds out `validation_fraction` of `n` rows (rounded, per class when `strata`
+/// is given, each class keeping a training row); returns (training rows,
+/// validation rows), both ascending. Errors when no row would be held out.
+fn split_rows(
+    n: usize,
+    strata: Option<(&[usize], usize)>,
+    e: EarlyStopping,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    // Its own stream, so turning early stopping on does not move the others.
+    let mut rng = Rng::seed_from_u64(seed).fork(1);
+    let groups: Vec<Vec<usize>> = match strata {
+        Some((y, c)) => (0..c)
+            .map(|k| (0..n).filter(|&i| y[i] == k).collect())
+            .collect(),
+        None => vec![(0..n).collect()],
+    };
+    let mut val = Vec::new();
+    for mut g in groups {
+        rng.shuffle(&mut g);
+        let m = libm::round(e.validation_fraction * g.len() as f64) as usize;
+        val.extend_from_slice(&g[..m.min(g.len().saturating_sub(1))]);
+    }
+    if val.is_empty() {
+        // round(fraction * rows) >= 1 needs rows >= 0.5 / fraction.
+        let k = libm::ceil(0.5 / e.validation_fraction) as usize;
+        return Err(Error::TooFewSamples { k: k.max(2), n });
+    }
+    val.sort_unstable();
+    let mut is_val = vec![false; n];
+    val.iter().for_each(|&i| is_val[i] = true);
+    Ok(((0..n).filter(|&i| !is_val[i]).collect(), val))
+}
+
+fn take<V: Copy>(v: &[V], rows: &[usize]) -> Vec<V> {
+    rows.iter().map(|&i| v[i]).collect()
+}
+
+fn take_rows(x: &[f64], d: usize, rows: &[usize]) -> Vec<f64> {
+    rows.iter()
+        .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
+        .collect()
+}
+
+impl GradientBoosting {
+    /// The boosting loop shared by the classifier and the regressor: fits stages
+    /// to `loss` on the rows of `x` (`d` features, row-major), watching the loss
+    /// on `val` when early stopping is on.
+    fn boost(
+        &self,
+        x: &[f64],
+        d: usize,
+        loss: Loss<'_>,
+        val: Option<(&[f64], Loss<'_>)>,
+        op: &'static str,
+    ) -> Result<Boosted> {
+        let (n, k) = (loss.rows(), loss.outputs());
+        let init = loss.init();
         // Every stage fits to the same rows: lay them out and sort them once.
-        let cols = Columns::presorted(&xf, n, d);
+        let cols = Columns::presorted(x, n, d);
         let mut raw: Vec<f64> = (0..n).flat_map(|_| init.iter().copied()).collect();
         let mut prob = vec![0.0; n * k];
         // Class-major: column j of the pseudo-residuals is residual[j * n..][..n].
@@ -340,42 +659,31 @@ impl<T: Scalar> Fit<T, usize> for GradientBoosting {
         let mut w = vec![1.0; n];
         let mut order = Vec::new();
         let mut rng = Rng::seed_from_u64(self.seed);
-        let factor = if k == 1 {
-            1.0
-        } else {
-            (k - 1) as f64 / k as f64
-        };
+        let newton = loss.newton_factor();
         let mut trees = Vec::with_capacity(self.n_estimators * k);
         let mut train_loss = Vec::with_capacity(self.n_estimators);
+        let mut validation_loss = Vec::new();
+        let n_val = val.map_or(0, |(_, l)| l.rows());
+        let mut raw_val: Vec<f64> = (0..n_val).flat_map(|_| init.iter().copied()).collect();
+        let mut history =
+            vec![f64::INFINITY; self.early_stopping.map_or(0, |e| e.n_iter_no_change)];
         for m in 0..self.n_estimators {
             self.draw_rows(&mut rng, &mut w, &mut order);
-            // Every tree of a stage sees the probabilities from the stage's start.
-            for (p, r) in prob.chunks_exact_mut(k).zip(raw.chunks_exact(k)) {
-                if k == 1 {
-                    p[0] = sigmoid(r[0]);
-                } else {
-                    softmax(r, p);
-                }
-            }
-            for j in 0..k {
-                let target = if k == 1 { 1 } else { j };
-                for i in 0..n {
-                    let p = prob[i * k + j];
-                    residual[j * n + i] = (yi[i] == target) as usize as f64 - p;
-                    hessian[j * n + i] = p * (1.0 - p);
-                }
-            }
+            loss.pseudo_residuals(&raw, &mut prob, &mut residual, &mut hessian);
             let seeds: Vec<u64> = (0..k).map(|_| rng.next_u64()).collect();
             // The K trees of a stage are independent: fit them on rayon's threads
             // (each from its own seed, so the result does not depend on how many).
             let grow = |j: usize| {
-                let (r, h) = (&residual[j * n..][..n], &hessian[j * n..][..n]);
-                self.stage(&xf, &cols, r, Some((h, factor)), &w, seeds[j])
+                let r = &residual[j * n..][..n];
+                let nt = newton.map(|f| (&hessian[j * n..][..n], f));
+                self.stage(x, &cols, r, nt, &w, seeds[j])
             };
             #[cfg(feature = "std")]
-            let grown: Vec<(Tree, Vec<usize>)> = {
+            let grown: Vec<(Tree, Vec<usize>)> = if k > 1 {
                 use rayon::prelude::*;
                 (0..k).into_par_iter().map(grow).collect()
+            } else {
+                alloc::vec![grow(0)]
             };
             #[cfg(not(feature = "std"))]
             let grown: Vec<(Tree, Vec<usize>)> = (0..k).map(grow).collect();
@@ -383,36 +691,35 @@ impl<T: Scalar> Fit<T, usize> for GradientBoosting {
                 for (i, &l) in leaf.iter().enumerate() {
                     raw[i * k + j] += self.learning_rate * tree.leaf_value(l);
                 }
+                if let Some((xv, _)) = val {
+                    for (i, r) in xv.chunks_exact(d).enumerate() {
+                        raw_val[i * k + j] += self.learning_rate * tree.leaf_values(r)[0];
+                    }
+                }
                 trees.push(tree);
             }
-            let loss = raw
-                .chunks_exact(k)
-                .zip(&yi)
-                .map(|(r, &t)| {
-                    if k == 1 {
-                        softplus(r[0]) - t as f64 * r[0]
-                    } else {
-                        softmax(r, &mut prob[..k]) - r[t]
-                    }
-                })
-                .sum::<f64>()
-                / n as f64;
-            if !loss.is_finite() {
-                return Err(Error::Diverged {
-                    op: OP,
-                    iteration: m,
-                });
+            let l = loss.mean(&raw, &mut prob);
+            if !l.is_finite() {
+                return Err(Error::Diverged { op, iteration: m });
             }
-            train_loss.push(loss);
+            train_loss.push(l);
+            if let (Some((_, vloss)), Some(e)) = (val, self.early_stopping) {
+                let v = vloss.mean(&raw_val, &mut prob);
+                validation_loss.push(v);
+                // scikit-learn's rule: keep going while the loss beats one of the
+                // last n_iter_no_change recorded ones by more than tol.
+                if history.iter().any(|&h| v + e.tol < h) {
+                    history[m % e.n_iter_no_change] = v;
+                } else {
+                    break;
+                }
+            }
         }
-        Ok(FittedGradientBoostingClassifier {
+        Ok(Boosted {
             trees,
             init,
-            learning_rate: self.learning_rate,
-            classes,
             train_loss,
-            n_features: d,
-            _t: core::marker::PhantomData,
+            validation_loss,
         })
     }
 }
@@ -442,6 +749,9 @@ pub struct FittedGradientBoostingRegressor<T> {
     /// Mean squared error on the training rows after each stage (scikit-learn's
     /// `train_score_` when `subsample` is 1).
     pub train_loss: Vec<f64>,
+    /// Mean squared error on the held-out rows after each stage, with early
+    /// stopping (empty without).
+    pub validation_loss: Vec<f64>,
     n_features: usize,
     _t: core::marker::PhantomData<T>,
 }
@@ -458,59 +768,58 @@ impl<T: Scalar> Fit<T, T> for GradientBoostingRegressor {
         if let Some(row) = y.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite { row, col: x.cols() });
         }
-        let (n, d) = (x.rows(), x.cols());
+        let d = x.cols();
         let yf: Vec<f64> = y.iter().map(|v| v.to_f64_lossless()).collect();
-        let init = yf.iter().sum::<f64>() / n as f64;
         let xf = to_f64(x);
-        // Every stage fits to the same rows: lay them out and sort them once.
-        let cols = Columns::presorted(&xf, n, d);
-        let mut raw = vec![init; n];
-        let mut residual = vec![0.0; n];
-        let mut w = vec![1.0; n];
-        let mut order = Vec::new();
-        let mut rng = Rng::seed_from_u64(gb.seed);
-        let mut trees = Vec::with_capacity(gb.n_estimators);
-        let mut train_loss = Vec::with_capacity(gb.n_estimators);
-        for m in 0..gb.n_estimators {
-            gb.draw_rows(&mut rng, &mut w, &mut order);
-            for i in 0..n {
-                residual[i] = yf[i] - raw[i];
+        let b = match gb.early_stopping {
+            None => gb.boost(&xf, d, Loss::Squared(&yf), None, OP)?,
+            Some(e) => {
+                let (tr, va) = split_rows(yf.len(), None, e, gb.seed)?;
+                let (xt, xv) = (take_rows(&xf, d, &tr), take_rows(&xf, d, &va));
+                let (yt, yv) = (take(&yf, &tr), take(&yf, &va));
+                let val = (xv.as_slice(), Loss::Squared(&yv));
+                gb.boost(&xt, d, Loss::Squared(&yt), Some(val), OP)?
             }
-            let (tree, leaf) = gb.stage(&xf, &cols, &residual, None, &w, rng.next_u64());
-            for (f, &l) in raw.iter_mut().zip(&leaf) {
-                *f += gb.learning_rate * tree.leaf_value(l);
-            }
-            trees.push(tree);
-            let mse = yf
-                .iter()
-                .zip(&raw)
-                .map(|(t, p)| (t - p) * (t - p))
-                .sum::<f64>()
-                / n as f64;
-            if !mse.is_finite() {
-                return Err(Error::Diverged {
-                    op: OP,
-                    iteration: m,
-                });
-            }
-            train_loss.push(mse);
-        }
+        };
         Ok(FittedGradientBoostingRegressor {
-            trees,
-            init,
+            trees: b.trees,
+            init: b.init[0],
             learning_rate: gb.learning_rate,
-            train_loss,
+            train_loss: b.train_loss,
+            validation_loss: b.validation_loss,
             n_features: d,
             _t: core::marker::PhantomData,
         })
     }
 }
 
-impl<T> FittedGradientBoostingRegressor<T> {
+impl<T: Scalar> FittedGradientBoostingRegressor<T> {
     /// Mean decrease in squared error per feature over all stage trees, summing
     /// to 1 (scikit-learn's `feature_importances_`).
     pub fn feature_importances(&self) -> Vec<f64> {
         ensemble_importances(&self.trees, self.n_features, false)
+    }
+
+    /// Number of fitted stages (fewer than `n_estimators` after early stopping).
+    pub fn n_stages(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// The predictions (as f64) after each stage in turn (scikit-learn's
+    /// `staged_predict`).
+    pub fn staged_predict<'a>(&'a self, x: MatRef<'a, T>) -> Result<Staged<'a, T>> {
+        check_predict(
+            x,
+            self.n_features,
+            x.rows(),
+            "GradientBoostingRegressor::staged_predict",
+        )?;
+        Ok(Staged::new(
+            &self.trees,
+            core::slice::from_ref(&self.init),
+            self.learning_rate,
+            x,
+        ))
     }
 }
 
@@ -576,6 +885,70 @@ mod tests {
         let loss = (1.0 + (-2.0f64).exp()).ln();
         assert!((m.train_loss[0] - loss).abs() < 1e-15);
         assert_eq!(m.predict(mx).unwrap(), y.to_vec());
+    }
+
+    #[test]
+    fn staged_outputs_end_at_the_full_model_and_retrace_the_training_loss() {
+        let x: Vec<f64> = (0..60).map(|i| ((i * 37) % 60) as f64 / 6.0).collect();
+        let y: Vec<usize> = x
+            .iter()
+            .map(|&v| ((v * 1.3).sin() * 1.4 + 1.5) as usize)
+            .collect();
+        let mx = MatRef::new(&x, 60, 1).unwrap();
+        let m = GradientBoosting::new(15)
+            .max_depth(Some(2))
+            .fit(mx, &y)
+            .unwrap();
+        assert_eq!((m.classes.len(), m.n_stages()), (3, 15));
+        let staged: Vec<Vec<f64>> = m.staged_predict_proba(mx).unwrap().collect();
+        assert_eq!(staged.len(), 15);
+        assert_eq!(staged[14], m.predict_proba(mx).unwrap());
+        for (p, want) in staged.iter().zip(&m.train_loss) {
+            let ll = p.chunks(3).zip(&y).map(|(r, &c)| -r[c].ln()).sum::<f64>() / 60.0;
+            assert!((ll - want).abs() < 1e-12, "{ll} vs {want}");
+        }
+        let r = GradientBoostingRegressor(GradientBoosting::new(5))
+            .fit(mx, &x)
+            .unwrap();
+        let last = r.staged_predict(mx).unwrap().last().unwrap();
+        assert_eq!(last, r.predict(mx).unwrap());
+    }
+
+    #[test]
+    fn early_stopping_holds_out_rows_and_stops_when_the_loss_stalls() {
+        // Pure noise: after a few stages the held-out loss only gets worse.
+        let mut rng = Rng::seed_from_u64(1);
+        let x: Vec<f64> = (0..400).map(|_| rng.next_f64()).collect();
+        let y: Vec<f64> = (0..200).map(|_| rng.next_f64()).collect();
+        let mx = MatRef::new(&x, 200, 2).unwrap();
+        let es = EarlyStopping::default();
+        let gb = GradientBoosting::new(500).early_stopping(Some(es));
+        let m = GradientBoostingRegressor(gb).fit(mx, &y).unwrap();
+        let stages = m.n_stages();
+        assert!(stages < 100, "{stages}");
+        assert_eq!(m.validation_loss.len(), stages);
+        // The last stage failed to beat any of the 10 losses recorded before it.
+        let v = &m.validation_loss;
+        let best_before = v[stages - 1 - es.n_iter_no_change..stages - 1]
+            .iter()
+            .fold(f64::INFINITY, |a, &b| a.min(b));
+        assert!(v[stages - 1] + es.tol >= best_before, "{v:?}");
+        // 10% held out: the training loss covers the other 180 rows only, and the
+        // split is stratified for classes (each class keeps training rows).
+        let labels: Vec<usize> = (0..200).map(|i| i % 4).collect();
+        let (tr, va) = split_rows(200, Some((&labels, 4)), es, 0).unwrap();
+        assert_eq!((tr.len(), va.len()), (180, 20));
+        for c in 0..4 {
+            assert_eq!(va.iter().filter(|&&i| labels[i] == c).count(), 5);
+        }
+        // Too few rows to hold any out.
+        let small = GradientBoostingRegressor(gb).fit(MatRef::new(&x[..8], 4, 2).unwrap(), &y[..4]);
+        assert_eq!(small.err(), Some(Error::TooFewSamples { k: 5, n: 4 }));
+        // Without early stopping every stage is fitted.
+        let full = GradientBoostingRegressor(GradientBoosting::new(120))
+            .fit(mx, &y)
+            .unwrap();
+        assert_eq!((full.n_stages(), full.validation_loss.len()), (120, 0));
     }
 
     #[test]

@@ -257,7 +257,9 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
     use dl_classic::adaboost::AdaBoost;
     use dl_classic::bagging::Bagging;
     use dl_classic::forest::RandomForest;
-    use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor};
+    use dl_classic::gradient_boosting::{
+        EarlyStopping, GradientBoosting, GradientBoostingRegressor,
+    };
     use dl_classic::kernel_regression::NadarayaWatson;
     use dl_classic::loess::Loess;
     use dl_classic::svm::{KernelSvm, LinearSvm};
@@ -318,6 +320,24 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
                 .tree(DecisionTree::default())
                 .validate(),
             "tree.criterion",
+        ),
+        (
+            GradientBoosting::new(5)
+                .early_stopping(Some(EarlyStopping {
+                    validation_fraction: 1.0,
+                    ..Default::default()
+                }))
+                .validate(),
+            "early_stopping.validation_fraction",
+        ),
+        (
+            GradientBoosting::new(5)
+                .early_stopping(Some(EarlyStopping {
+                    n_iter_no_change: 0,
+                    ..Default::default()
+                }))
+                .validate(),
+            "early_stopping.n_iter_no_change",
         ),
         (KernelSvm::default().gamma(Some(-1.0)).validate(), "gamma"),
         (LinearSvm::default().c(0.0).validate(), "C"),
