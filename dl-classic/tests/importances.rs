@@ -123,3 +123,37 @@ fn forest_importances_agree_with_sklearn_and_rank_the_noise_last() {
     // Feature 3 never enters the target.
     assert!(imp[3] < imp[0].min(imp[1]).min(imp[2]), "{imp:?}");
 }
+
+#[test]
+fn permutation_importance_agrees_with_impurity_importance_on_a_boosted_model() {
+    use dl_core::Predict;
+    use dl_data::inspection::permutation_importance;
+    let (x, _, yr) = data();
+    let xm = MatRef::new(&x, N, D).unwrap();
+    // The boosted regressor of `boosted_ensembles_match_sklearn`, which (like
+    // scikit-learn's) never splits on feature 3.
+    let stage_tree = DecisionTree::regressor().0.max_depth(Some(2));
+    let gb = GradientBoosting::new(20).tree(stage_tree.min_samples_leaf(LEAF));
+    let m = GradientBoostingRegressor(gb).fit(xm, &yr).unwrap();
+    // R^2, higher is better.
+    let r2 = |t: &[f64], p: &[f64]| -> dl_data::Result<f64> {
+        let mean = t.iter().sum::<f64>() / t.len() as f64;
+        let ss_res: f64 = t.iter().zip(p).map(|(a, b)| (a - b) * (a - b)).sum();
+        let ss_tot: f64 = t.iter().map(|a| (a - mean) * (a - mean)).sum();
+        Ok(1.0 - ss_res / ss_tot)
+    };
+    let baseline = r2(&yr, &m.predict(xm).unwrap()).unwrap();
+    let perm = permutation_importance(&m, xm, &yr, r2, 10, 0).unwrap();
+    assert_eq!(perm.baseline, baseline);
+    let mdi = m.feature_importances();
+    println!("permutation {:?}\nimpurity    {mdi:?}", perm.mean);
+    // Feature 3 is never split on: shuffling it changes nothing.
+    assert_eq!((mdi[3], perm.mean[3]), (0.0, 0.0));
+    // Both rank x0 (coefficient 2) first and x2 (coefficient -x1/2) below x1.
+    for imp in [&perm.mean, &mdi] {
+        assert!(
+            imp[0] > imp[1] && imp[1] > imp[2] && imp[2] > 0.0,
+            "{imp:?}"
+        );
+    }
+}

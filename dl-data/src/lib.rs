@@ -6,7 +6,7 @@
 //! shuffling and image augmentation, preprocessing fitted on training data, splits
 //! (train/validation/test, k-fold, stratified k-fold matching scikit-learn), model
 //! selection over any [`dl_core::Fit`]/[`dl_core::Predict`] pair (cross-validation,
-//! grid, random and Bayesian search) and metrics.
+//! grid, random and Bayesian search), permutation feature importance and metrics.
 //!
 //! dl-data depends on dl-core only: it knows nothing of autograd or of any model.
 //!
@@ -43,6 +43,8 @@ pub mod dataset;
 pub mod datasets;
 #[cfg(feature = "alloc")]
 pub mod gp;
+#[cfg(feature = "alloc")]
+pub mod inspection;
 #[cfg(feature = "alloc")]
 pub mod io;
 #[cfg(feature = "std")]

@@ -110,7 +110,7 @@ impl<'a, T: Scalar, Y> Cv<'a, T, Y> {
     }
 }
 
-fn estimator_err(stage: &'static str, e: impl core::fmt::Display) -> Error {
+pub(crate) fn estimator_err(stage: &'static str, e: impl core::fmt::Display) -> Error {
     Error::Estimator {
         stage,
         message: e.to_string(),
