@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 use dl_core::{MatRef, Predict, Rng, Scalar};
 
 use crate::error::{Error, Result};
-use crate::selection::estimator_err;
+use crate::selection::{estimator_err, CvScore};
 
 /// Permutation importances of every feature.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,13 +108,14 @@ where
             shuffled[i * d + j] = x.data()[i * d + j];
         }
     }
-    let (mut mean, mut std) = (vec![0.0; d], vec![0.0; d]);
-    for j in 0..d {
-        let v = &importances[j * n_repeats..(j + 1) * n_repeats];
-        let m = v.iter().sum::<f64>() / n_repeats as f64;
-        let var = v.iter().map(|s| (s - m) * (s - m)).sum::<f64>() / n_repeats as f64;
-        (mean[j], std[j]) = (m, libm::sqrt(var));
-    }
+    // Mean and population std per feature, as a CV score summarizes its folds.
+    let (mean, std) = importances
+        .chunks_exact(n_repeats)
+        .map(|v| {
+            let s = CvScore::from_scores(v.to_vec());
+            (s.mean, s.std)
+        })
+        .unzip();
     Ok(PermutationImportance {
         baseline,
         mean,
