@@ -12,8 +12,13 @@
 //! Friedman's factor kept by scikit-learn), or the mean residual for squared error;
 //! then `F += learning_rate * tree(x)` for every row.
 //!
-//! Not here: the histogram variant (`HistGradientBoosting`), losses other than squared
-//! error and log loss, and early stopping on a validation fraction.
+//! Regression also takes absolute error (leaves: median residual), Huber loss
+//! (robust to outliers) and the pinball loss of a quantile (prediction intervals);
+//! see [`RegressionLoss`]. Early stopping on held-out rows, staged predictions and
+//! impurity feature importances are as in scikit-learn.
+//!
+//! Not here: the histogram variant (`HistGradientBoosting`) and the exponential
+//! (AdaBoost) loss.
 //!
 //! ```
 //! use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor};
@@ -196,15 +201,15 @@ impl GradientBoosting {
         }
     }
 
-    /// Fits one stage tree to `residual` on the rows with `w > 0`; with a
-    /// `hessian`, each leaf gets the Newton step `factor * sum r / sum h` over its
-    /// rows instead of the mean residual. Returns the tree and each row's leaf.
+    /// Fits one stage tree to `residual` on the rows with `w > 0`, gives its leaves
+    /// the values of `update` (computed on those rows), and returns it with each
+    /// row's leaf.
     fn stage(
         &self,
         x: &[f64],
         cols: &Columns,
         residual: &[f64],
-        newton: Option<(&[f64], f64)>,
+        update: LeafUpdate<'_>,
         w: &[f64],
         seed: u64,
     ) -> (Tree, Vec<usize>) {
@@ -214,25 +219,102 @@ impl GradientBoosting {
             .seed(seed)
             .fit_columns(cols, Target::Values(residual), w);
         let leaf: Vec<usize> = x.chunks_exact(cols.d).map(|r| tree.leaf_of(r)).collect();
-        if let Some((hessian, factor)) = newton {
-            let leaves = tree.n_leaves();
-            let (mut num, mut den) = (vec![0.0; leaves], vec![0.0; leaves]);
-            for i in 0..n {
-                num[leaf[i]] += w[i] * residual[i];
-                den[leaf[i]] += w[i] * hessian[i];
+        let leaves = tree.n_leaves();
+        match update {
+            LeafUpdate::Mean => {}
+            LeafUpdate::Newton(hessian, factor) => {
+                let (mut num, mut den) = (vec![0.0; leaves], vec![0.0; leaves]);
+                for i in 0..n {
+                    num[leaf[i]] += w[i] * residual[i];
+                    den[leaf[i]] += w[i] * hessian[i];
+                }
+                for l in 0..leaves {
+                    // A pure leaf has zero curvature: scikit-learn's safe divide
+                    // gives 0.
+                    let step = if den[l] == 0.0 {
+                        0.0
+                    } else {
+                        factor * num[l] / den[l]
+                    };
+                    tree.set_leaf_value(l, step);
+                }
             }
-            for l in 0..leaves {
-                // A pure leaf has zero curvature: scikit-learn's safe divide gives 0.
-                let step = if den[l] == 0.0 {
-                    0.0
-                } else {
-                    factor * num[l] / den[l]
-                };
-                tree.set_leaf_value(l, step);
+            LeafUpdate::Percentile(diff, rank) | LeafUpdate::Huber(diff, rank) => {
+                let mut per_leaf: Vec<Vec<f64>> = vec![Vec::new(); leaves];
+                for i in (0..n).filter(|&i| w[i] > 0.0) {
+                    per_leaf[leaf[i]].push(diff[i]);
+                }
+                for (l, mut v) in per_leaf.into_iter().enumerate() {
+                    let value = match update {
+                        LeafUpdate::Huber(_, delta) => huber_location(&mut v, delta),
+                        _ => percentile(&mut v, rank),
+                    };
+                    tree.set_leaf_value(l, value);
+                }
             }
         }
         (tree, leaf)
     }
+}
+
+/// How a stage tree's leaves get their values, on the leaf's in-bag rows.
+#[derive(Clone, Copy)]
+enum LeafUpdate<'a> {
+    /// The tree's own value, the mean residual (squared error).
+    Mean,
+    /// One Newton step `factor * sum r / sum h` (log loss; hessians given).
+    Newton(&'a [f64], f64),
+    /// The percentile `rank` of `y - raw` (absolute error: 50; quantile loss).
+    Percentile(&'a [f64], f64),
+    /// Huber's location step on `y - raw` with this `delta`.
+    Huber(&'a [f64], f64),
+}
+
+/// scikit-learn's `_weighted_percentile` with unit weights (NumPy's
+/// "inverted_cdf"): the smallest value whose share of the sorted values reaches
+/// `rank` percent. Sorts `v`; `v` must not be empty.
+fn percentile(v: &mut [f64], rank: f64) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    let target = rank / 100.0 * v.len() as f64;
+    // The first index whose cumulative count (index + 1) is >= target; a target of
+    // 0 selects the first value.
+    let i = (libm::ceil(target) as usize).saturating_sub(1);
+    v[i.min(v.len() - 1)]
+}
+
+/// NumPy's default `percentile` (linear interpolation between the two closest
+/// ranks), which scikit-learn's initial quantile estimate uses. Sorts `v`.
+fn percentile_linear(v: &mut [f64], rank: f64) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    let at = (v.len() - 1) as f64 * (rank / 100.0);
+    let lo = (libm::floor(at) as usize).min(v.len() - 1);
+    let t = at - lo as f64;
+    let (a, b) = (v[lo], v[(lo + 1).min(v.len() - 1)]);
+    // NumPy's _lerp: from the nearer end, so t = 1 gives b exactly.
+    if t >= 0.5 {
+        b - (b - a) * (1.0 - t)
+    } else {
+        a + (b - a) * t
+    }
+}
+
+/// Huber loss's best constant for the values `v` (scikit-learn's
+/// `HuberLoss.fit_intercept_only`): their median plus the mean of the deviations
+/// from it clipped to `[-delta, delta]`.
+fn huber_location(v: &mut [f64], delta: f64) -> f64 {
+    let median = percentile(v, 50.0);
+    let clipped: f64 = v
+        .iter()
+        .map(|&d| {
+            let e = d - median;
+            if e == 0.0 {
+                0.0
+            } else {
+                e.signum() * e.abs().min(delta)
+            }
+        })
+        .sum();
+    median + clipped / v.len() as f64
 }
 
 /// `ln(1 + e^v)` without overflow.
@@ -481,15 +563,48 @@ impl<T: Scalar> Fit<T, usize> for GradientBoosting {
 enum Loss<'a> {
     /// Squared error on real targets (one output).
     Squared(&'a [f64]),
+    /// Absolute error: the model estimates the median.
+    Absolute(&'a [f64]),
+    /// Huber loss: squared within `delta` of the target, absolute beyond, with
+    /// `delta` the `alpha` quantile of the absolute errors, reset every stage.
+    Huber {
+        y: &'a [f64],
+        alpha: f64,
+        delta: f64,
+    },
+    /// Pinball loss: the model estimates the `alpha` quantile.
+    Quantile(&'a [f64], f64),
     /// Log loss on class indices `0..k` (one output for two classes, `k` otherwise).
     Log(&'a [usize], usize),
 }
 
-impl Loss<'_> {
+impl<'a> Loss<'a> {
+    /// The regression loss `kind` on targets `y`.
+    fn regression(kind: RegressionLoss, y: &'a [f64]) -> Self {
+        match kind {
+            RegressionLoss::SquaredError => Loss::Squared(y),
+            RegressionLoss::AbsoluteError => Loss::Absolute(y),
+            RegressionLoss::Huber { alpha } => Loss::Huber {
+                y,
+                alpha,
+                delta: 0.0,
+            },
+            RegressionLoss::Quantile { alpha } => Loss::Quantile(y, alpha),
+        }
+    }
+
+    fn real_targets(&self) -> Option<&'a [f64]> {
+        match *self {
+            Loss::Squared(y) | Loss::Absolute(y) | Loss::Quantile(y, _) => Some(y),
+            Loss::Huber { y, .. } => Some(y),
+            Loss::Log(..) => None,
+        }
+    }
+
     fn rows(&self) -> usize {
         match self {
-            Loss::Squared(y) => y.len(),
             Loss::Log(y, _) => y.len(),
+            _ => self.real_targets().map_or(0, |y| y.len()),
         }
     }
 
@@ -500,10 +615,16 @@ impl Loss<'_> {
         }
     }
 
-    /// The best constant: the mean, the log-odds of class 1, or the log priors.
+    /// The best constant, as scikit-learn's initial estimator: the mean, the median
+    /// (absolute, Huber), the `alpha` quantile, the log-odds of class 1 or the log
+    /// priors.
     fn init(&self) -> Vec<f64> {
         match *self {
             Loss::Squared(y) => vec![y.iter().sum::<f64>() / y.len() as f64],
+            Loss::Absolute(y) | Loss::Huber { y, .. } => {
+                vec![percentile_linear(&mut y.to_vec(), 50.0)]
+            }
+            Loss::Quantile(y, alpha) => vec![percentile_linear(&mut y.to_vec(), alpha * 100.0)],
             Loss::Log(y, c) => {
                 let mut prior = vec![0.0; c];
                 y.iter().for_each(|&v| prior[v] += 1.0 / y.len() as f64);
@@ -516,56 +637,110 @@ impl Loss<'_> {
         }
     }
 
-    /// The leaves' Newton-step factor (`None`: keep the mean residual).
-    fn newton_factor(&self) -> Option<f64> {
+    /// Per-stage state: Huber's `delta`, the `alpha` quantile of `|y - raw|` over
+    /// all rows.
+    fn begin_stage(&mut self, raw: &[f64]) {
+        if let Loss::Huber { y, alpha, delta } = self {
+            let mut err: Vec<f64> = y.iter().zip(raw).map(|(t, p)| (t - p).abs()).collect();
+            *delta = percentile(&mut err, *alpha * 100.0);
+        }
+    }
+
+    /// `self` with the per-stage state of `other` (the validation loss uses the
+    /// training rows' Huber delta).
+    fn with_state_of(self, other: &Loss<'_>) -> Self {
+        match (self, other) {
+            (Loss::Huber { y, alpha, .. }, Loss::Huber { delta, .. }) => Loss::Huber {
+                y,
+                alpha,
+                delta: *delta,
+            },
+            _ => self,
+        }
+    }
+
+    /// How leaves get their values; `aux` is what [`Self::pseudo_residuals`] wrote
+    /// beside the residuals (hessians, or `y - raw`).
+    fn leaf_update<'b>(&self, aux: &'b [f64]) -> LeafUpdate<'b> {
         match *self {
-            Loss::Squared(_) => None,
+            Loss::Squared(_) => LeafUpdate::Mean,
+            Loss::Absolute(_) => LeafUpdate::Percentile(aux, 50.0),
+            Loss::Quantile(_, alpha) => LeafUpdate::Percentile(aux, alpha * 100.0),
+            Loss::Huber { delta, .. } => LeafUpdate::Huber(aux, delta),
             Loss::Log(..) => {
                 let k = self.outputs();
-                Some(if k == 1 {
+                let factor = if k == 1 {
                     1.0
                 } else {
                     (k - 1) as f64 / k as f64
-                })
+                };
+                LeafUpdate::Newton(aux, factor)
             }
         }
     }
 
-    /// Negative gradients and hessians at `raw` (`rows x outputs`), class-major:
-    /// output `j` of row `i` at `[j * rows + i]`. `prob` is scratch.
-    fn pseudo_residuals(&self, raw: &[f64], prob: &mut [f64], res: &mut [f64], hess: &mut [f64]) {
+    /// Negative gradients at `raw` (`rows x outputs`) into `res`, and beside them
+    /// in `aux` the hessians (log loss) or `y - raw` (absolute, Huber, quantile);
+    /// class-major: output `j` of row `i` at `[j * rows + i]`. `prob` is scratch.
+    fn pseudo_residuals(&self, raw: &[f64], prob: &mut [f64], res: &mut [f64], aux: &mut [f64]) {
         let (n, k) = (self.rows(), self.outputs());
-        match *self {
-            Loss::Squared(y) => {
+        if let Loss::Log(y, _) = *self {
+            // Every tree of a stage sees the probabilities from the stage's start.
+            for (p, r) in prob.chunks_exact_mut(k).zip(raw.chunks_exact(k)) {
+                if k == 1 {
+                    p[0] = sigmoid(r[0]);
+                } else {
+                    softmax(r, p);
+                }
+            }
+            for j in 0..k {
+                let target = if k == 1 { 1 } else { j };
                 for i in 0..n {
-                    res[i] = y[i] - raw[i];
+                    let p = prob[i * k + j];
+                    res[j * n + i] = (y[i] == target) as usize as f64 - p;
+                    aux[j * n + i] = p * (1.0 - p);
                 }
             }
-            Loss::Log(y, _) => {
-                // Every tree of a stage sees the probabilities from the stage's start.
-                for (p, r) in prob.chunks_exact_mut(k).zip(raw.chunks_exact(k)) {
-                    if k == 1 {
-                        p[0] = sigmoid(r[0]);
+            return;
+        }
+        let y = self.real_targets().unwrap_or(&[]);
+        for i in 0..n {
+            let (t, f) = (y[i], raw[i]);
+            aux[i] = t - f;
+            // scikit-learn's gradients, negated, ties included.
+            res[i] = match *self {
+                Loss::Absolute(_) => {
+                    if f > t {
+                        -1.0
                     } else {
-                        softmax(r, p);
+                        1.0
                     }
                 }
-                for j in 0..k {
-                    let target = if k == 1 { 1 } else { j };
-                    for i in 0..n {
-                        let p = prob[i * k + j];
-                        res[j * n + i] = (y[i] == target) as usize as f64 - p;
-                        hess[j * n + i] = p * (1.0 - p);
+                Loss::Quantile(_, alpha) => {
+                    if t >= f {
+                        alpha
+                    } else {
+                        alpha - 1.0
                     }
                 }
-            }
+                Loss::Huber { delta, .. } => {
+                    let e = f - t;
+                    if e.abs() <= delta {
+                        -e
+                    } else if e >= 0.0 {
+                        -delta
+                    } else {
+                        delta
+                    }
+                }
+                _ => t - f,
+            };
         }
     }
 
-    /// Mean loss at `raw`: squared error, or log loss (`scratch` holds `outputs`).
+    /// Mean loss at `raw` (`scratch` holds `outputs` values).
     fn mean(&self, raw: &[f64], scratch: &mut [f64]) -> f64 {
         let total: f64 = match *self {
-            Loss::Squared(y) => y.iter().zip(raw).map(|(t, p)| (t - p) * (t - p)).sum(),
             Loss::Log(y, _) => {
                 let k = self.outputs();
                 raw.chunks_exact(k)
@@ -576,6 +751,31 @@ impl Loss<'_> {
                         } else {
                             softmax(r, &mut scratch[..k]) - r[t]
                         }
+                    })
+                    .sum()
+            }
+            _ => {
+                let y = self.real_targets().unwrap_or(&[]);
+                y.iter()
+                    .zip(raw)
+                    .map(|(&t, &f)| match *self {
+                        Loss::Absolute(_) => (f - t).abs(),
+                        Loss::Quantile(_, alpha) => {
+                            if t >= f {
+                                alpha * (t - f)
+                            } else {
+                                (1.0 - alpha) * (f - t)
+                            }
+                        }
+                        Loss::Huber { delta, .. } => {
+                            let e = (t - f).abs();
+                            if e <= delta {
+                                0.5 * e * e
+                            } else {
+                                delta * (e - 0.5 * delta)
+                            }
+                        }
+                        _ => (t - f) * (t - f),
                     })
                     .sum()
             }
@@ -654,12 +854,12 @@ impl GradientBoosting {
         let cols = Columns::presorted(x, n, d);
         let mut raw: Vec<f64> = (0..n).flat_map(|_| init.iter().copied()).collect();
         let mut prob = vec![0.0; n * k];
-        // Class-major: column j of the pseudo-residuals is residual[j * n..][..n].
+        // Class-major: column j of the pseudo-residuals is residual[j * n..][..n];
+        // `hessian` holds what the leaf update needs beside them.
         let (mut residual, mut hessian) = (vec![0.0; n * k], vec![0.0; n * k]);
         let mut w = vec![1.0; n];
         let mut order = Vec::new();
         let mut rng = Rng::seed_from_u64(self.seed);
-        let newton = loss.newton_factor();
         let mut trees = Vec::with_capacity(self.n_estimators * k);
         let mut train_loss = Vec::with_capacity(self.n_estimators);
         let mut validation_loss = Vec::new();
@@ -667,16 +867,18 @@ impl GradientBoosting {
         let mut raw_val: Vec<f64> = (0..n_val).flat_map(|_| init.iter().copied()).collect();
         let mut history =
             vec![f64::INFINITY; self.early_stopping.map_or(0, |e| e.n_iter_no_change)];
+        let mut loss = loss;
         for m in 0..self.n_estimators {
             self.draw_rows(&mut rng, &mut w, &mut order);
+            loss.begin_stage(&raw);
             loss.pseudo_residuals(&raw, &mut prob, &mut residual, &mut hessian);
             let seeds: Vec<u64> = (0..k).map(|_| rng.next_u64()).collect();
             // The K trees of a stage are independent: fit them on rayon's threads
             // (each from its own seed, so the result does not depend on how many).
             let grow = |j: usize| {
                 let r = &residual[j * n..][..n];
-                let nt = newton.map(|f| (&hessian[j * n..][..n], f));
-                self.stage(x, &cols, r, nt, &w, seeds[j])
+                let update = loss.leaf_update(&hessian[j * n..][..n]);
+                self.stage(x, &cols, r, update, &w, seeds[j])
             };
             #[cfg(feature = "std")]
             let grown: Vec<(Tree, Vec<usize>)> = if k > 1 {
@@ -704,7 +906,7 @@ impl GradientBoosting {
             }
             train_loss.push(l);
             if let (Some((_, vloss)), Some(e)) = (val, self.early_stopping) {
-                let v = vloss.mean(&raw_val, &mut prob);
+                let v = vloss.with_state_of(&loss).mean(&raw_val, &mut prob);
                 validation_loss.push(v);
                 // scikit-learn's rule: keep going while the loss beats one of the
                 // last n_iter_no_change recorded ones by more than tol.
@@ -724,16 +926,67 @@ impl GradientBoosting {
     }
 }
 
-/// Gradient boosting for real targets with squared error: [`GradientBoosting`]
-/// settings, a separate type because the classifier already implements `Fit` with
-/// `usize` targets.
+/// Gradient boosting for real targets: [`GradientBoosting`] settings and a
+/// [`RegressionLoss`] (a separate type because the classifier already implements
+/// `Fit` with `usize` targets).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct GradientBoostingRegressor(pub GradientBoosting);
+pub struct GradientBoostingRegressor {
+    /// Stages, learning rate, subsampling, trees, seed, early stopping.
+    pub boosting: GradientBoosting,
+    /// What the stages minimize.
+    pub loss: RegressionLoss,
+}
+
+/// The loss of a [`GradientBoostingRegressor`], as scikit-learn's `loss` and
+/// `alpha`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum RegressionLoss {
+    /// Squared error: the model estimates the conditional mean.
+    #[default]
+    SquaredError,
+    /// Absolute error: the conditional median; leaves take the median residual.
+    AbsoluteError,
+    /// Huber: squared error within `delta` of the target and absolute error
+    /// beyond, with `delta` the `alpha` quantile (0 < alpha < 1; scikit-learn's
+    /// default 0.9) of the absolute errors at each stage's start: robust to
+    /// outliers in `y`.
+    Huber {
+        /// Quantile of the absolute errors that sets `delta`.
+        alpha: f64,
+    },
+    /// Pinball loss: the conditional `alpha` quantile (0 < alpha < 1), e.g. 0.05
+    /// and 0.95 for a 90% prediction interval.
+    Quantile {
+        /// The quantile to estimate.
+        alpha: f64,
+    },
+}
 
 impl GradientBoostingRegressor {
+    /// `boosting` with squared error.
+    pub fn new(boosting: GradientBoosting) -> Self {
+        GradientBoostingRegressor {
+            boosting,
+            loss: RegressionLoss::SquaredError,
+        }
+    }
+    /// Sets the loss.
+    pub fn loss(mut self, loss: RegressionLoss) -> Self {
+        self.loss = loss;
+        self
+    }
     /// Checks every hyper-parameter.
     pub fn validate(&self) -> Result<()> {
-        self.0.validate()
+        self.boosting.validate()?;
+        if let RegressionLoss::Huber { alpha } | RegressionLoss::Quantile { alpha } = self.loss {
+            param(
+                alpha > 0.0 && alpha < 1.0,
+                "loss.alpha",
+                alpha,
+                "0 < alpha < 1",
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -742,15 +995,17 @@ impl GradientBoostingRegressor {
 pub struct FittedGradientBoostingRegressor<T> {
     /// The stage trees in order.
     pub trees: Vec<Tree>,
-    /// The starting prediction `F_0`, the mean target.
+    /// The starting prediction `F_0`: the mean, median or `alpha` quantile of the
+    /// targets.
     pub init: f64,
     /// The learning rate the trees were fitted with.
     pub learning_rate: f64,
-    /// Mean squared error on the training rows after each stage (scikit-learn's
-    /// `train_score_` when `subsample` is 1).
+    /// Mean loss (squared error, absolute error, Huber or pinball loss) on the
+    /// training rows after each stage (scikit-learn's `train_score_` when
+    /// `subsample` is 1).
     pub train_loss: Vec<f64>,
-    /// Mean squared error on the held-out rows after each stage, with early
-    /// stopping (empty without).
+    /// Mean loss on the held-out rows after each stage, with early stopping (empty
+    /// without).
     pub validation_loss: Vec<f64>,
     n_features: usize,
     _t: core::marker::PhantomData<T>,
@@ -762,7 +1017,7 @@ impl<T: Scalar> Fit<T, T> for GradientBoostingRegressor {
 
     fn fit(&self, x: MatRef<'_, T>, y: &[T]) -> Result<Self::Fitted> {
         const OP: &str = "GradientBoostingRegressor::fit";
-        let gb = &self.0;
+        let gb = &self.boosting;
         self.validate()?;
         check_xy(x, y.len(), OP)?;
         if let Some(row) = y.iter().position(|v| !v.is_finite()) {
@@ -772,13 +1027,13 @@ impl<T: Scalar> Fit<T, T> for GradientBoostingRegressor {
         let yf: Vec<f64> = y.iter().map(|v| v.to_f64_lossless()).collect();
         let xf = to_f64(x);
         let b = match gb.early_stopping {
-            None => gb.boost(&xf, d, Loss::Squared(&yf), None, OP)?,
+            None => gb.boost(&xf, d, Loss::regression(self.loss, &yf), None, OP)?,
             Some(e) => {
                 let (tr, va) = split_rows(yf.len(), None, e, gb.seed)?;
                 let (xt, xv) = (take_rows(&xf, d, &tr), take_rows(&xf, d, &va));
                 let (yt, yv) = (take(&yf, &tr), take(&yf, &va));
-                let val = (xv.as_slice(), Loss::Squared(&yv));
-                gb.boost(&xt, d, Loss::Squared(&yt), Some(val), OP)?
+                let val = (xv.as_slice(), Loss::regression(self.loss, &yv));
+                gb.boost(&xt, d, Loss::regression(self.loss, &yt), Some(val), OP)?
             }
         };
         Ok(FittedGradientBoostingRegressor {
@@ -859,7 +1114,7 @@ mod tests {
         let x = [0.0f64, 1.0, 2.0, 3.0];
         let y = [0.0f64, 0.0, 4.0, 4.0];
         let mx = MatRef::new(&x, 4, 1).unwrap();
-        let m = GradientBoostingRegressor(stumps(2, 0.5))
+        let m = GradientBoostingRegressor::new(stumps(2, 0.5))
             .fit(mx, &y)
             .unwrap();
         assert_eq!(m.init, 2.0);
@@ -907,7 +1162,7 @@ mod tests {
             let ll = p.chunks(3).zip(&y).map(|(r, &c)| -r[c].ln()).sum::<f64>() / 60.0;
             assert!((ll - want).abs() < 1e-12, "{ll} vs {want}");
         }
-        let r = GradientBoostingRegressor(GradientBoosting::new(5))
+        let r = GradientBoostingRegressor::new(GradientBoosting::new(5))
             .fit(mx, &x)
             .unwrap();
         let last = r.staged_predict(mx).unwrap().last().unwrap();
@@ -923,7 +1178,7 @@ mod tests {
         let mx = MatRef::new(&x, 200, 2).unwrap();
         let es = EarlyStopping::default();
         let gb = GradientBoosting::new(500).early_stopping(Some(es));
-        let m = GradientBoostingRegressor(gb).fit(mx, &y).unwrap();
+        let m = GradientBoostingRegressor::new(gb).fit(mx, &y).unwrap();
         let stages = m.n_stages();
         assert!(stages < 100, "{stages}");
         assert_eq!(m.validation_loss.len(), stages);
@@ -942,13 +1197,77 @@ mod tests {
             assert_eq!(va.iter().filter(|&&i| labels[i] == c).count(), 5);
         }
         // Too few rows to hold any out.
-        let small = GradientBoostingRegressor(gb).fit(MatRef::new(&x[..8], 4, 2).unwrap(), &y[..4]);
+        let small =
+            GradientBoostingRegressor::new(gb).fit(MatRef::new(&x[..8], 4, 2).unwrap(), &y[..4]);
         assert_eq!(small.err(), Some(Error::TooFewSamples { k: 5, n: 4 }));
         // Without early stopping every stage is fitted.
-        let full = GradientBoostingRegressor(GradientBoosting::new(120))
+        let full = GradientBoostingRegressor::new(GradientBoosting::new(120))
             .fit(mx, &y)
             .unwrap();
         assert_eq!((full.n_stages(), full.validation_loss.len()), (120, 0));
+    }
+
+    #[test]
+    fn quantile_loss_covers_its_quantile_on_fresh_data() {
+        // y = x + uniform noise in [0, 2): the 0.9 quantile is x + 1.8.
+        let mut rng = Rng::seed_from_u64(5);
+        let mut draw = |n: usize| {
+            let x: Vec<f64> = (0..n).map(|_| rng.next_f64() * 10.0).collect();
+            let y: Vec<f64> = x.iter().map(|v| v + 2.0 * rng.next_f64()).collect();
+            (x, y)
+        };
+        let (x, y) = draw(2000);
+        let (xt, yt) = draw(2000);
+        let loss = RegressionLoss::Quantile { alpha: 0.9 };
+        let m = GradientBoostingRegressor::new(GradientBoosting::new(100))
+            .loss(loss)
+            .fit(MatRef::new(&x, 2000, 1).unwrap(), &y)
+            .unwrap();
+        let pred = m.predict(MatRef::new(&xt, 2000, 1).unwrap()).unwrap();
+        let below = yt.iter().zip(&pred).filter(|(t, p)| t <= p).count();
+        let coverage = below as f64 / 2000.0;
+        assert!((coverage - 0.9).abs() < 0.03, "coverage {coverage}");
+        // The predicted quantile tracks x + 1.8 (noise quantile), not the mean x + 1.
+        let mid: Vec<f64> = (0..2000)
+            .filter(|&i| xt[i] > 2.0 && xt[i] < 8.0)
+            .map(|i| pred[i] - xt[i])
+            .collect();
+        let offset = mid.iter().sum::<f64>() / mid.len() as f64;
+        assert!((offset - 1.8).abs() < 0.15, "offset {offset}");
+    }
+
+    #[test]
+    fn huber_and_absolute_losses_shrug_off_outliers() {
+        // y = 2x, with every tenth target thrown to +1000.
+        let x: Vec<f64> = (0..200).map(|i| i as f64 / 20.0).collect();
+        let clean: Vec<f64> = x.iter().map(|v| 2.0 * v).collect();
+        let y: Vec<f64> = clean
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 10 == 3 { 1000.0 } else { v })
+            .collect();
+        let mx = MatRef::new(&x, 200, 1).unwrap();
+        let err = |loss| {
+            let m = GradientBoostingRegressor::new(GradientBoosting::new(100))
+                .loss(loss)
+                .fit(mx, &y)
+                .unwrap();
+            let p = m.predict(mx).unwrap();
+            let sum: f64 = (0..200)
+                .filter(|i| i % 10 != 3)
+                .map(|i| (p[i] - clean[i]).abs())
+                .sum();
+            sum / 180.0
+        };
+        let squared = err(RegressionLoss::SquaredError);
+        let huber = err(RegressionLoss::Huber { alpha: 0.8 });
+        let absolute = err(RegressionLoss::AbsoluteError);
+        // Squared error pulls the clean points towards the outliers' mean.
+        assert!(squared > 10.0, "squared {squared}");
+        assert!(
+            huber < 1.0 && absolute < 1.0,
+            "huber {huber} absolute {absolute}"
+        );
     }
 
     #[test]
@@ -958,7 +1277,7 @@ mod tests {
         let mx = MatRef::new(&x, 40, 1).unwrap();
         let fit = |seed| {
             let gb = GradientBoosting::new(20).subsample(0.5).seed(seed);
-            GradientBoostingRegressor(gb)
+            GradientBoostingRegressor::new(gb)
                 .fit(mx, &y)
                 .unwrap()
                 .train_loss

@@ -258,7 +258,7 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
     use dl_classic::bagging::Bagging;
     use dl_classic::forest::RandomForest;
     use dl_classic::gradient_boosting::{
-        EarlyStopping, GradientBoosting, GradientBoostingRegressor,
+        EarlyStopping, GradientBoosting, GradientBoostingRegressor, RegressionLoss,
     };
     use dl_classic::kernel_regression::NadarayaWatson;
     use dl_classic::loess::Loess;
@@ -339,6 +339,12 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
                 .validate(),
             "early_stopping.n_iter_no_change",
         ),
+        (
+            GradientBoostingRegressor::default()
+                .loss(RegressionLoss::Quantile { alpha: 1.0 })
+                .validate(),
+            "loss.alpha",
+        ),
         (KernelSvm::default().gamma(Some(-1.0)).validate(), "gamma"),
         (LinearSvm::default().c(0.0).validate(), "C"),
         (NadarayaWatson::new(0.0).validate(), "bandwidth"),
@@ -365,7 +371,7 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
     // stage (here by 1e10 a stage: the squared error passes f64's range by stage
     // 15); it must stop with an error, not return infinite predictions.
     let yr = [0.0, 1.0, 3.0, 2.0];
-    let gb = GradientBoostingRegressor(GradientBoosting::new(50).learning_rate(1e10));
+    let gb = GradientBoostingRegressor::new(GradientBoosting::new(50).learning_rate(1e10));
     let err = gb.fit(m(&X, 4, 2), &yr).err().unwrap();
     assert!(
         matches!(err, Error::Diverged { iteration, .. } if iteration > 10),

@@ -3,7 +3,7 @@
 //! agree to rounding. `tests/reference/gradient_boosting_reference.py` printed the
 //! pinned figures.
 
-use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor};
+use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor, RegressionLoss};
 use dl_core::{Fit, MatRef, Predict};
 
 const QUERY: [f64; 8] = [-1.0, 0.5, 3.2, 7.7, 12.1, 19.5, 24.4, 40.0];
@@ -29,7 +29,7 @@ fn boost(n: usize, depth: usize, lr: f64) -> GradientBoosting {
 fn regressor_matches_sklearn() {
     let x = xs();
     let y: Vec<f64> = x.iter().map(|&v| 3.0 * (0.7 * v).sin() + 0.1 * v).collect();
-    let m = GradientBoostingRegressor(boost(10, 2, 0.3))
+    let m = GradientBoostingRegressor::new(boost(10, 2, 0.3))
         .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
         .unwrap();
     let pred = m.predict(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
@@ -102,4 +102,43 @@ fn three_class_classifier_matches_sklearn() {
     close(&m.train_loss, &sk_train, "three-class train_score_");
     let pred = m.predict(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
     assert_eq!(pred, vec![1, 1, 2, 0, 1, 1, 0, 2]);
+}
+
+/// Absolute and quantile losses fit trees to two-valued pseudo-residuals, where
+/// split gains can tie exactly; the quantile 0.9 has no tie over these stages (the
+/// reference script says which do).
+#[test]
+fn robust_and_quantile_regressors_match_sklearn() {
+    let x = xs();
+    let y: Vec<f64> = x.iter().map(|&v| 3.0 * (0.7 * v).sin() + 0.1 * v).collect();
+    #[rustfmt::skip]
+    let cases = [
+        (RegressionLoss::AbsoluteError,
+         [2.0346475938171538, 2.0346475938171538, 2.0346475938171538, 0.9534760361334108,
+          2.172903949065411, 2.708867223484449, 0.016392541559502545, 4.498086895633014],
+         [1.7592178431256889, 1.600313136306518, 1.5166777356914265, 1.419004714343293,
+          1.2532152089906414, 1.1884606519369116, 1.1454759606829608, 1.1115403249910052,
+          1.089774135859382, 1.0656462820272368]),
+        (RegressionLoss::Huber { alpha: 0.9 },
+         [1.135893869647656, 1.135893869647656, 1.9437569048101635, -0.03778082540279841,
+          2.540277541444408, 3.49616924160435, 0.9135606575381892, 4.665236795636313],
+         [2.0109956901045876, 1.7858025381926124, 1.6174636644708769, 1.365073341646158,
+          1.0479945897246452, 0.9545220607865965, 0.8165714068158126, 0.6349522747233743,
+          0.5768294036112597, 0.49897467060373446]),
+        (RegressionLoss::Quantile { alpha: 0.9 },
+         [3.145115096315403, 3.145115096315403, 3.1005580661580927, 3.1005580661580927,
+          4.001441596640216, 4.001441596640216, 4.919420054648956, 5.843831765940028],
+         [0.32664889768920174, 0.306221752600907, 0.29192275103910087, 0.28477959771529004,
+          0.2709090692988262, 0.26119969940730153, 0.2544031404832342, 0.24964554923638713,
+          0.24685019220406937, 0.24549984994698137]),
+    ];
+    for (loss, sk_pred, sk_train) in cases {
+        let m = GradientBoostingRegressor::new(boost(10, 2, 0.3))
+            .loss(loss)
+            .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
+            .unwrap();
+        let pred = m.predict(MatRef::new(&QUERY, 8, 1).unwrap()).unwrap();
+        close(&pred, &sk_pred, &format!("{loss:?} predict"));
+        close(&m.train_loss, &sk_train, &format!("{loss:?} train_score_"));
+    }
 }

@@ -94,7 +94,7 @@ fn boosted_ensembles_match_sklearn() {
         1e-9,
         "gradient boosting classifier",
     );
-    let m = GradientBoostingRegressor(gb).fit(xm, &yr).unwrap();
+    let m = GradientBoostingRegressor::new(gb).fit(xm, &yr).unwrap();
     #[rustfmt::skip]
     let sk = [0.8661706249053036, 0.13001255166163736, 0.003816823433059057, 0.0];
     close(
@@ -134,7 +134,7 @@ fn permutation_importance_agrees_with_impurity_importance_on_a_boosted_model() {
     // scikit-learn's) never splits on feature 3.
     let stage_tree = DecisionTree::regressor().0.max_depth(Some(2));
     let gb = GradientBoosting::new(20).tree(stage_tree.min_samples_leaf(LEAF));
-    let m = GradientBoostingRegressor(gb).fit(xm, &yr).unwrap();
+    let m = GradientBoostingRegressor::new(gb).fit(xm, &yr).unwrap();
     // R^2, higher is better.
     let r2 = |t: &[f64], p: &[f64]| -> dl_data::Result<f64> {
         let mean = t.iter().sum::<f64>() / t.len() as f64;
