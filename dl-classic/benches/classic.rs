@@ -15,6 +15,9 @@
 //! - `classic/gradient_boosting/digits_100`: fit scikit-learn's default gradient
 //!   boosting (100 stages of depth-3 regression trees, one per class, learning rate
 //!   0.1) on the digits.
+//! - `classic/hist_gradient_boosting/digits_100`: fit scikit-learn's default
+//!   histogram gradient boosting (100 iterations of 31-leaf trees, one per class,
+//!   255 bins) on the digits.
 //!
 //! Threads: rayon's pool (set `RAYON_NUM_THREADS=2` to match the peer script's
 //! 2-thread figures on a larger machine).
@@ -25,6 +28,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use dl_classic::forest::RandomForest;
 use dl_classic::gradient_boosting::GradientBoosting;
+use dl_classic::hist_gradient_boosting::HistGradientBoosting;
 use dl_classic::kmeans::KMeans;
 use dl_classic::knn::{Algorithm, KNeighborsClassifier};
 use dl_classic::svm::KernelSvm;
@@ -99,6 +103,13 @@ fn bench_forest_and_svm(c: &mut Criterion) {
     let gb = GradientBoosting::default();
     g.bench_function("digits_100", |b| {
         b.iter(|| black_box(gb.fit(black_box(xm), &y).unwrap().trees.len()))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("classic/hist_gradient_boosting");
+    g.sample_size(10);
+    let hgb = HistGradientBoosting::default();
+    g.bench_function("digits_100", |b| {
+        b.iter(|| black_box(hgb.fit(black_box(xm), &y).unwrap().trees.len()))
     });
     g.finish();
 }

@@ -14,6 +14,7 @@ use dl_classic::forest::RandomForest;
 use dl_classic::gda::{Lda, Qda};
 use dl_classic::gmm::{CovarianceType, GaussianMixture};
 use dl_classic::gradient_boosting::GradientBoosting;
+use dl_classic::hist_gradient_boosting::HistGradientBoosting;
 use dl_classic::kmeans::KMeans;
 use dl_classic::knn::KNeighborsClassifier;
 use dl_classic::linear::{LeastSquaresClassifier, Perceptron};
@@ -145,6 +146,12 @@ fn main() -> Result<(), BoxError> {
     row(
         "gradient boosting (100)",
         &GradientBoosting::default(),
+        tr,
+        te,
+    );
+    row(
+        "hist gradient boosting",
+        &HistGradientBoosting::default(),
         tr,
         te,
     );

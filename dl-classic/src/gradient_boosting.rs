@@ -366,8 +366,8 @@ pub struct FittedGradientBoostingClassifier<T> {
     /// Mean log loss on the held-out rows after each stage, with early stopping
     /// (empty without).
     pub validation_loss: Vec<f64>,
-    n_features: usize,
-    _t: core::marker::PhantomData<T>,
+    pub(crate) n_features: usize,
+    pub(crate) _t: core::marker::PhantomData<T>,
 }
 
 impl<T: Scalar> FittedGradientBoostingClassifier<T> {
@@ -560,7 +560,7 @@ impl<T: Scalar> Fit<T, usize> for GradientBoosting {
 
 /// What a booster minimizes, with its targets.
 #[derive(Clone, Copy)]
-enum Loss<'a> {
+pub(crate) enum Loss<'a> {
     /// Squared error on real targets (one output).
     Squared(&'a [f64]),
     /// Absolute error: the model estimates the median.
@@ -601,14 +601,14 @@ impl<'a> Loss<'a> {
         }
     }
 
-    fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         match self {
             Loss::Log(y, _) => y.len(),
             _ => self.real_targets().map_or(0, |y| y.len()),
         }
     }
 
-    fn outputs(&self) -> usize {
+    pub(crate) fn outputs(&self) -> usize {
         match *self {
             Loss::Log(_, c) if c > 2 => c,
             _ => 1,
@@ -618,7 +618,7 @@ impl<'a> Loss<'a> {
     /// The best constant, as scikit-learn's initial estimator: the mean, the median
     /// (absolute, Huber), the `alpha` quantile, the log-odds of class 1 or the log
     /// priors.
-    fn init(&self) -> Vec<f64> {
+    pub(crate) fn init(&self) -> Vec<f64> {
         match *self {
             Loss::Squared(y) => vec![y.iter().sum::<f64>() / y.len() as f64],
             Loss::Absolute(y) | Loss::Huber { y, .. } => {
@@ -682,7 +682,13 @@ impl<'a> Loss<'a> {
     /// Negative gradients at `raw` (`rows x outputs`) into `res`, and beside them
     /// in `aux` the hessians (log loss) or `y - raw` (absolute, Huber, quantile);
     /// class-major: output `j` of row `i` at `[j * rows + i]`. `prob` is scratch.
-    fn pseudo_residuals(&self, raw: &[f64], prob: &mut [f64], res: &mut [f64], aux: &mut [f64]) {
+    pub(crate) fn pseudo_residuals(
+        &self,
+        raw: &[f64],
+        prob: &mut [f64],
+        res: &mut [f64],
+        aux: &mut [f64],
+    ) {
         let (n, k) = (self.rows(), self.outputs());
         if let Loss::Log(y, _) = *self {
             // Every tree of a stage sees the probabilities from the stage's start.
@@ -739,7 +745,7 @@ impl<'a> Loss<'a> {
     }
 
     /// Mean loss at `raw` (`scratch` holds `outputs` values).
-    fn mean(&self, raw: &[f64], scratch: &mut [f64]) -> f64 {
+    pub(crate) fn mean(&self, raw: &[f64], scratch: &mut [f64]) -> f64 {
         let total: f64 = match *self {
             Loss::Log(y, _) => {
                 let k = self.outputs();
@@ -1007,8 +1013,8 @@ pub struct FittedGradientBoostingRegressor<T> {
     /// Mean loss on the held-out rows after each stage, with early stopping (empty
     /// without).
     pub validation_loss: Vec<f64>,
-    n_features: usize,
-    _t: core::marker::PhantomData<T>,
+    pub(crate) n_features: usize,
+    pub(crate) _t: core::marker::PhantomData<T>,
 }
 
 impl<T: Scalar> Fit<T, T> for GradientBoostingRegressor {

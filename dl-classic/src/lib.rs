@@ -12,7 +12,7 @@
 //! - supervised: [`knn`], [`linear`] (least squares, ridge, perceptron),
 //!   [`logistic`], [`naive_bayes`], [`gda`] (LDA/QDA), [`svm`] (linear and kernel),
 //!   [`tree`] (CART), [`forest`], [`bagging`], [`adaboost`],
-//!   [`gradient_boosting`];
+//!   [`gradient_boosting`], [`hist_gradient_boosting`];
 //! - regression smoothers: [`kernel_regression`] (Nadaraya-Watson), [`loess`];
 //! - unsupervised: [`pca`], [`factor_analysis`], [`kmeans`], [`gmm`],
 //!   [`mean_shift`], [`spectral`], [`kde`];
@@ -62,6 +62,8 @@ pub mod gda;
 pub mod gmm;
 #[cfg(feature = "alloc")]
 pub mod gradient_boosting;
+#[cfg(feature = "alloc")]
+pub mod hist_gradient_boosting;
 #[cfg(feature = "alloc")]
 pub mod hmm;
 #[cfg(feature = "alloc")]

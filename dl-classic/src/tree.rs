@@ -349,6 +349,57 @@ impl Tree {
         }
     }
 
+    /// A single-valued tree of one leaf, for boosters that grow their own trees.
+    pub(crate) fn leaf_only(n_features: usize, value: f64) -> Tree {
+        Tree {
+            nodes: vec![Node::Leaf { value: 0 }],
+            values: vec![value],
+            n_values: 1,
+            n_features,
+            importance: vec![0.0; n_features],
+        }
+    }
+
+    /// Splits leaf node `node` of a single-valued tree on `x[feature] <=
+    /// threshold`, crediting `decrease` to the feature's importance; returns the
+    /// left and right child nodes. The left child keeps the leaf's number, so
+    /// leaves stay numbered `0..n_leaves()`.
+    pub(crate) fn split_leaf(
+        &mut self,
+        node: usize,
+        feature: usize,
+        threshold: f64,
+        (left_value, right_value): (f64, f64),
+        decrease: f64,
+    ) -> (usize, usize) {
+        let Node::Leaf { value } = self.nodes[node] else {
+            unreachable!("split_leaf on a split node");
+        };
+        self.values[value] = left_value;
+        self.values.push(right_value);
+        let (left, right) = (self.nodes.len(), self.nodes.len() + 1);
+        self.nodes.push(Node::Leaf { value });
+        self.nodes.push(Node::Leaf {
+            value: self.values.len() - 1,
+        });
+        self.nodes[node] = Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        };
+        self.importance[feature] += decrease;
+        (left, right)
+    }
+
+    /// The leaf number of leaf node `node`.
+    pub(crate) fn leaf_number(&self, node: usize) -> usize {
+        match self.nodes[node] {
+            Node::Leaf { value } => value,
+            Node::Split { .. } => unreachable!("leaf_number of a split node"),
+        }
+    }
+
     /// Replaces the value of leaf `leaf` of a single-valued (regression) tree:
     /// gradient boosting swaps the mean residual for a Newton step.
     pub(crate) fn set_leaf_value(&mut self, leaf: usize, v: f64) {

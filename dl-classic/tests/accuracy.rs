@@ -248,6 +248,7 @@ fn trees_and_ensembles_match_sklearn() {
     use dl_classic::bagging::Bagging;
     use dl_classic::forest::RandomForest;
     use dl_classic::gradient_boosting::GradientBoosting;
+    use dl_classic::hist_gradient_boosting::HistGradientBoosting;
     use dl_classic::tree::{Criterion, DecisionTree};
     for ds in DATASETS {
         let (tr, te) = train_test(ds);
@@ -283,6 +284,13 @@ fn trees_and_ensembles_match_sklearn() {
         check_accuracy(ds, "adaboost_depth2_100", score(&ada, &tr, &te), SLACK);
         let gb = GradientBoosting::default();
         check_accuracy(ds, "gradient_boosting_100", score(&gb, &tr, &te), SLACK);
+        let hgb = HistGradientBoosting::default();
+        check_accuracy(
+            ds,
+            "hist_gradient_boosting_100",
+            score(&hgb, &tr, &te),
+            SLACK,
+        );
     }
 }
 

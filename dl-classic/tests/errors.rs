@@ -260,6 +260,7 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
     use dl_classic::gradient_boosting::{
         EarlyStopping, GradientBoosting, GradientBoostingRegressor, RegressionLoss,
     };
+    use dl_classic::hist_gradient_boosting::HistGradientBoosting;
     use dl_classic::kernel_regression::NadarayaWatson;
     use dl_classic::loess::Loess;
     use dl_classic::svm::{KernelSvm, LinearSvm};
@@ -278,6 +279,7 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
         run(Bagging::new(3), bad_len, &Y[..2]),
         run(AdaBoost::new(3), bad_len, &Y[..2]),
         run(GradientBoosting::new(3), bad_len, &Y[..2]),
+        run(HistGradientBoosting::new(3), bad_len, &Y[..2]),
         run(LinearSvm::default(), bad_len, &Y[..2]),
         run(KernelSvm::default(), bad_len, &Y[..2]),
     ] {
@@ -344,6 +346,14 @@ fn ensembles_svms_and_regressors_reject_bad_input() {
                 .loss(RegressionLoss::Quantile { alpha: 1.0 })
                 .validate(),
             "loss.alpha",
+        ),
+        (
+            HistGradientBoosting::new(5).max_bins(256).validate(),
+            "max_bins",
+        ),
+        (
+            HistGradientBoosting::new(5).max_leaf_nodes(1).validate(),
+            "max_leaf_nodes",
         ),
         (KernelSvm::default().gamma(Some(-1.0)).validate(), "gamma"),
         (LinearSvm::default().c(0.0).validate(), "C"),

@@ -4,6 +4,7 @@
 //! pinned figures.
 
 use dl_classic::gradient_boosting::{GradientBoosting, GradientBoostingRegressor, RegressionLoss};
+use dl_classic::hist_gradient_boosting::{HistGradientBoosting, HistGradientBoostingRegressor};
 use dl_core::{Fit, MatRef, Predict};
 
 const QUERY: [f64; 8] = [-1.0, 0.5, 3.2, 7.7, 12.1, 19.5, 24.4, 40.0];
@@ -12,10 +13,37 @@ fn xs() -> Vec<f64> {
     (0..30).map(|i| i as f64).collect()
 }
 
+/// A wiggle on a slope: the regression target of every test here.
+fn wave(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| 3.0 * (0.7 * v).sin() + 0.1 * v).collect()
+}
+
+/// The sign of an irregular wave.
+fn two_classes(x: &[f64]) -> Vec<usize> {
+    x.iter()
+        .map(|&v| ((0.9 * v).sin() + 0.3 * (2.3 * v).cos() > 0.0) as usize)
+        .collect()
+}
+
+/// Three levels of another wave (8, 12 and 10 rows of 0..30).
+fn three_classes(x: &[f64]) -> Vec<usize> {
+    x.iter()
+        .map(|&v| {
+            ((0.5 * v).sin() + 0.4 * (1.7 * v).cos() + 1.5)
+                .floor()
+                .clamp(0.0, 2.0) as usize
+        })
+        .collect()
+}
+
 fn close(ours: &[f64], sklearn: &[f64], what: &str) {
+    close_to(ours, sklearn, 1e-9, what);
+}
+
+fn close_to(ours: &[f64], sklearn: &[f64], tol: f64, what: &str) {
     assert_eq!(ours.len(), sklearn.len(), "{what}");
     for (i, (a, b)) in ours.iter().zip(sklearn).enumerate() {
-        assert!((a - b).abs() < 1e-9, "{what}[{i}]: ours {a} sklearn {b}");
+        assert!((a - b).abs() < tol, "{what}[{i}]: ours {a} sklearn {b}");
     }
 }
 
@@ -28,7 +56,7 @@ fn boost(n: usize, depth: usize, lr: f64) -> GradientBoosting {
 #[test]
 fn regressor_matches_sklearn() {
     let x = xs();
-    let y: Vec<f64> = x.iter().map(|&v| 3.0 * (0.7 * v).sin() + 0.1 * v).collect();
+    let y: Vec<f64> = wave(&x);
     let m = GradientBoostingRegressor::new(boost(10, 2, 0.3))
         .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
         .unwrap();
@@ -47,10 +75,7 @@ fn regressor_matches_sklearn() {
 #[test]
 fn binary_classifier_matches_sklearn() {
     let x = xs();
-    let y: Vec<usize> = x
-        .iter()
-        .map(|&v| ((0.9 * v).sin() + 0.3 * (2.3 * v).cos() > 0.0) as usize)
-        .collect();
+    let y: Vec<usize> = two_classes(&x);
     let m = boost(10, 2, 0.5)
         .fit(MatRef::new(&x, 30, 1).unwrap(), &y)
         .unwrap();
@@ -73,14 +98,7 @@ fn binary_classifier_matches_sklearn() {
 #[test]
 fn three_class_classifier_matches_sklearn() {
     let x = xs();
-    let y: Vec<usize> = x
-        .iter()
-        .map(|&v| {
-            ((0.5 * v).sin() + 0.4 * (1.7 * v).cos() + 1.5)
-                .floor()
-                .clamp(0.0, 2.0) as usize
-        })
-        .collect();
+    let y: Vec<usize> = three_classes(&x);
     let counts = (0..3).map(|c| y.iter().filter(|&&v| v == c).count());
     assert_eq!(counts.collect::<Vec<_>>(), vec![8, 12, 10]);
     let m = boost(10, 2, 0.5)
@@ -110,7 +128,7 @@ fn three_class_classifier_matches_sklearn() {
 #[test]
 fn robust_and_quantile_regressors_match_sklearn() {
     let x = xs();
-    let y: Vec<f64> = x.iter().map(|&v| 3.0 * (0.7 * v).sin() + 0.1 * v).collect();
+    let y: Vec<f64> = wave(&x);
     #[rustfmt::skip]
     let cases = [
         (RegressionLoss::AbsoluteError,
@@ -141,4 +159,63 @@ fn robust_and_quantile_regressors_match_sklearn() {
         close(&pred, &sk_pred, &format!("{loss:?} predict"));
         close(&m.train_loss, &sk_train, &format!("{loss:?} train_score_"));
     }
+}
+
+/// 30 distinct values: one bin each, so the histogram trees see what exact trees
+/// see and, split for split, must match scikit-learn's. scikit-learn keeps
+/// gradients and hessians in f32 (we keep f64), so the values agree to ~1e-7, not
+/// to rounding.
+#[test]
+fn histogram_boosting_matches_sklearn() {
+    let x = xs();
+    let xm = MatRef::new(&x, 30, 1).unwrap();
+    let qm = MatRef::new(&QUERY, 8, 1).unwrap();
+    let hist = |lr| {
+        HistGradientBoosting::new(10)
+            .learning_rate(lr)
+            .max_leaf_nodes(4)
+            .min_samples_leaf(3)
+    };
+    let y: Vec<f64> = wave(&x);
+    let m = HistGradientBoostingRegressor(hist(0.3))
+        .fit(xm, &y)
+        .unwrap();
+    #[rustfmt::skip]
+    let sk = [1.689287871372667, 1.689287871372667, 1.689287871372667, -0.8265009033412065,
+        2.6006185765083627, 3.7643988165972253, 0.4518190875617287, 4.1950742685021245];
+    close_to(
+        &m.predict(qm).unwrap(),
+        &sk,
+        1e-6,
+        "hist regression predict",
+    );
+
+    let yb: Vec<usize> = two_classes(&x);
+    let m = hist(0.5).fit(xm, &yb).unwrap();
+    let p1: Vec<f64> = m
+        .predict_proba(qm)
+        .unwrap()
+        .chunks(2)
+        .map(|r| r[1])
+        .collect();
+    #[rustfmt::skip]
+    let sk = [0.9614013795672142, 0.9614013795672142, 0.9614013795672142, 0.8796009755961379,
+        0.1450638673499951, 0.0785066942119896, 0.833207499915641, 0.5353137819719862];
+    close_to(&p1, &sk, 1e-6, "hist binary predict_proba[:, 1]");
+
+    let ym: Vec<usize> = three_classes(&x);
+    let m = hist(0.5).fit(xm, &ym).unwrap();
+    #[rustfmt::skip]
+    let sk = [0.0007822807023563926, 0.9825411664275596, 0.016676552870083933, 0.0007822807023563926,
+        0.9825411664275596, 0.016676552870083933, 0.0026045842019020698, 0.030828289293621018,
+        0.9665671265044768, 0.9827554928106605, 0.01593937209102877, 0.001305135098310781,
+        0.0030822784094927977, 0.9887603524699364, 0.008157369120570714, 0.013494959392326034,
+        0.8903992296846931, 0.09610581092298065, 0.9932419205441917, 0.0059165050166173445,
+        0.0008415744391909917, 0.0004138481584137864, 0.005069176612385331, 0.9945169752292009];
+    close_to(
+        &m.predict_proba(qm).unwrap(),
+        &sk,
+        1e-6,
+        "hist three-class predict_proba",
+    );
 }

@@ -15,6 +15,8 @@ differ: numpy's generator, not dl_core::Rng):
 - svm_rbf/digits: SVC(C=1, kernel="rbf", gamma="scale") fit on load_digits().
 - gradient_boosting/digits_100: GradientBoostingClassifier() (100 stages, depth 3,
   learning rate 0.1) fit on load_digits(); scikit-learn fits it on one thread.
+- hist_gradient_boosting/digits_100: HistGradientBoostingClassifier(early_stopping=False)
+  (100 iterations, 31 leaves, 255 bins; OpenMP threads) fit on load_digits().
 
 Each workload runs once to warm up, then 3 timed runs; the medians of wall and
 CPU seconds (CPU summed over the process's threads: a fairer figure on a busy
@@ -34,7 +36,11 @@ import numpy as np
 import sklearn
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
@@ -105,12 +111,23 @@ def boosting(threads):
     return median_time(fit)
 
 
+def hist_boosting(threads):
+    x, y = load_digits(return_X_y=True)
+
+    def fit():
+        m = HistGradientBoostingClassifier(early_stopping=False, random_state=0).fit(x, y)
+        return m.n_iter_
+
+    return median_time(fit)
+
+
 WORKLOADS = {
     "classic/knn_brute/50000x784_q1000": knn,
     "classic/kmeans/100000x32_k8": kmeans,
     "classic/random_forest/digits_100": forest,
     "classic/svm_rbf/digits": svm,
     "classic/gradient_boosting/digits_100": boosting,
+    "classic/hist_gradient_boosting/digits_100": hist_boosting,
 }
 
 

@@ -45,3 +45,13 @@ for loss, kw in [("absolute_error", {}), ("huber", {"alpha": 0.9}), ("quantile",
     show(f"{loss} init", [r.init_.constant_.ravel()[0]] if hasattr(r.init_, "constant_") else [])
     show(f"{loss} predict", r.predict(q))
     show(f"{loss} train_score", r.train_score_)
+
+# Histogram gradient boosting (all 30 values distinct: one bin each).
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+h = HistGradientBoostingRegressor(max_iter=10, learning_rate=0.3, max_leaf_nodes=4, min_samples_leaf=3, early_stopping=False).fit(x, y)
+show("hist regression predict", h.predict(q))
+hb = HistGradientBoostingClassifier(max_iter=10, learning_rate=0.5, max_leaf_nodes=4, min_samples_leaf=3, early_stopping=False).fit(x, yb)
+show("hist binary proba1", hb.predict_proba(q)[:, 1])
+hm = HistGradientBoostingClassifier(max_iter=10, learning_rate=0.5, max_leaf_nodes=4, min_samples_leaf=3, early_stopping=False).fit(x, ym)
+show("hist multi proba", hm.predict_proba(q))

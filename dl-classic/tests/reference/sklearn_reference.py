@@ -29,6 +29,7 @@ from sklearn.ensemble import (
     AdaBoostClassifier,
     BaggingClassifier,
     GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
 from sklearn.linear_model import LogisticRegression, Perceptron, RidgeClassifier
@@ -84,6 +85,7 @@ def classifiers(name):
         ("bagging_50", BaggingClassifier(DecisionTreeClassifier(), n_estimators=50, random_state=0)),
         ("adaboost_depth2_100", AdaBoostClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=100, random_state=0)),
         ("gradient_boosting_100", GradientBoostingClassifier(random_state=0)),
+        ("hist_gradient_boosting_100", HistGradientBoostingClassifier(random_state=0)),
         ("linear_svm_c0.01", LinearSVC(C=0.01, loss="hinge", max_iter=100000, tol=1e-6)),
         ("svc_rbf_c1", SVC(C=1.0, kernel="rbf", gamma="scale")),
         ("svc_poly3_c1", SVC(C=1.0, kernel="poly", degree=3, gamma="scale", coef0=0.0)),
