@@ -591,6 +591,28 @@ mod tests {
     }
 
     #[test]
+    fn constant_features_and_targets_give_leaves_not_panics() {
+        // Feature 0 constant, feature 1 informative, f32 input.
+        let x: Vec<f32> = (0..100).flat_map(|i| [7.0, i as f32]).collect();
+        let xm = MatRef::new(&x, 100, 2).unwrap();
+        let y: Vec<usize> = (0..100).map(|i| (i >= 50) as usize).collect();
+        let m = HistGradientBoosting::new(10).fit(xm, &y).unwrap();
+        assert_eq!(m.predict(xm).unwrap(), y);
+        assert_eq!(m.feature_importances()[0], 0.0);
+        // A constant target: every tree is one leaf predicting the mean.
+        let flat = vec![2.5f32; 100];
+        let r = HistGradientBoostingRegressor::default()
+            .fit(xm, &flat)
+            .unwrap();
+        assert!(r.trees.iter().all(|t| t.n_leaves() == 1));
+        assert!(r
+            .predict(xm)
+            .unwrap()
+            .iter()
+            .all(|&v| (v - 2.5).abs() < 1e-6));
+    }
+
+    #[test]
     fn trees_respect_leaf_count_depth_and_leaf_size() {
         let mut rng = Rng::seed_from_u64(4);
         let x: Vec<f64> = (0..3000).map(|_| rng.next_f64()).collect();
