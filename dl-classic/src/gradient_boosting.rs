@@ -92,6 +92,30 @@ impl Default for EarlyStopping {
     }
 }
 
+impl EarlyStopping {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        param(
+            self.n_iter_no_change >= 1,
+            "early_stopping.n_iter_no_change",
+            self.n_iter_no_change as f64,
+            ">= 1",
+        )?;
+        param(
+            self.validation_fraction > 0.0 && self.validation_fraction < 1.0,
+            "early_stopping.validation_fraction",
+            self.validation_fraction,
+            "0 < fraction < 1",
+        )?;
+        param(
+            self.tol >= 0.0 && self.tol.is_finite(),
+            "early_stopping.tol",
+            self.tol,
+            ">= 0",
+        )
+    }
+}
+
 impl Default for GradientBoosting {
     /// scikit-learn's defaults: 100 stages of depth-3 trees, learning rate 0.1, no
     /// subsampling.
@@ -150,24 +174,7 @@ impl GradientBoosting {
         check_n_estimators(self.n_estimators)?;
         check_learning_rate(self.learning_rate)?;
         if let Some(e) = self.early_stopping {
-            param(
-                e.n_iter_no_change >= 1,
-                "early_stopping.n_iter_no_change",
-                e.n_iter_no_change as f64,
-                ">= 1",
-            )?;
-            param(
-                e.validation_fraction > 0.0 && e.validation_fraction < 1.0,
-                "early_stopping.validation_fraction",
-                e.validation_fraction,
-                "0 < fraction < 1",
-            )?;
-            param(
-                e.tol >= 0.0 && e.tol.is_finite(),
-                "early_stopping.tol",
-                e.tol,
-                ">= 0",
-            )?;
+            e.validate()?;
         }
         param(
             self.subsample > 0.0 && self.subsample <= 1.0,
@@ -526,36 +533,89 @@ impl<T: Scalar> Fit<T, usize> for GradientBoosting {
     type Error = Error;
 
     fn fit(&self, x: MatRef<'_, T>, y: &[usize]) -> Result<Self::Fitted> {
-        const OP: &str = "GradientBoosting::fit";
         self.validate()?;
-        check_xy(x, y.len(), OP)?;
-        let (classes, yi) = encode_labels(y);
-        let c = classes.len();
-        if c < 2 {
-            return Err(Error::SingleClass { op: OP });
-        }
-        let xf = to_f64(x);
-        let b = match self.early_stopping {
-            None => self.boost(&xf, x.cols(), Loss::Log(&yi, c), None, OP)?,
-            Some(e) => {
-                let (tr, va) = split_rows(yi.len(), Some((&yi, c)), e, self.seed)?;
-                let (xt, xv) = (take_rows(&xf, x.cols(), &tr), take_rows(&xf, x.cols(), &va));
-                let (yt, yv) = (take(&yi, &tr), take(&yi, &va));
-                let val = (xv.as_slice(), Loss::Log(&yv, c));
-                self.boost(&xt, x.cols(), Loss::Log(&yt, c), Some(val), OP)?
-            }
-        };
-        Ok(FittedGradientBoostingClassifier {
-            trees: b.trees,
-            init: b.init,
-            learning_rate: self.learning_rate,
-            classes,
-            train_loss: b.train_loss,
-            validation_loss: b.validation_loss,
-            n_features: x.cols(),
-            _t: core::marker::PhantomData,
-        })
+        fit_classifier(self, x, y, "GradientBoosting::fit")
     }
+}
+
+/// A boosting loop: exact trees ([`GradientBoosting`]) or histogram trees
+/// ([`crate::hist_gradient_boosting::HistGradientBoosting`]); the fits around it
+/// are shared.
+pub(crate) trait Booster {
+    /// Fits to `loss` on the rows of `x` (`d` features, row-major), watching the
+    /// loss on `val` when early stopping is on.
+    fn boost(
+        &self,
+        x: &[f64],
+        d: usize,
+        loss: Loss<'_>,
+        val: Option<(&[f64], Loss<'_>)>,
+        op: &'static str,
+    ) -> Result<Boosted>;
+    /// Early stopping, the seed of its split, and the learning rate.
+    fn settings(&self) -> (Option<EarlyStopping>, u64, f64);
+}
+
+/// Fits a classifier with log loss (hyper-parameters already validated).
+pub(crate) fn fit_classifier<T: Scalar, B: Booster>(
+    b: &B,
+    x: MatRef<'_, T>,
+    y: &[usize],
+    op: &'static str,
+) -> Result<FittedGradientBoostingClassifier<T>> {
+    check_xy(x, y.len(), op)?;
+    let (classes, yi) = encode_labels(y);
+    let c = classes.len();
+    if c < 2 {
+        return Err(Error::SingleClass { op });
+    }
+    let (early, seed, learning_rate) = b.settings();
+    let d = x.cols();
+    let strata = Some((yi.as_slice(), c));
+    let fit = with_validation(&to_f64(x), d, &yi, strata, early, seed, |x, y, val| {
+        let val = val.map(|(xv, yv)| (xv, Loss::Log(yv, c)));
+        b.boost(x, d, Loss::Log(y, c), val, op)
+    })?;
+    Ok(FittedGradientBoostingClassifier {
+        trees: fit.trees,
+        init: fit.init,
+        learning_rate,
+        classes,
+        train_loss: fit.train_loss,
+        validation_loss: fit.validation_loss,
+        n_features: d,
+        _t: core::marker::PhantomData,
+    })
+}
+
+/// Fits a regressor with `kind` (hyper-parameters already validated).
+pub(crate) fn fit_regressor<T: Scalar, B: Booster>(
+    b: &B,
+    kind: RegressionLoss,
+    x: MatRef<'_, T>,
+    y: &[T],
+    op: &'static str,
+) -> Result<FittedGradientBoostingRegressor<T>> {
+    check_xy(x, y.len(), op)?;
+    if let Some(row) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { row, col: x.cols() });
+    }
+    let (early, seed, learning_rate) = b.settings();
+    let d = x.cols();
+    let yf: Vec<f64> = y.iter().map(|v| v.to_f64_lossless()).collect();
+    let fit = with_validation(&to_f64(x), d, &yf, None, early, seed, |x, y, val| {
+        let val = val.map(|(xv, yv)| (xv, Loss::regression(kind, yv)));
+        b.boost(x, d, Loss::regression(kind, y), val, op)
+    })?;
+    Ok(FittedGradientBoostingRegressor {
+        trees: fit.trees,
+        init: fit.init[0],
+        learning_rate,
+        train_loss: fit.train_loss,
+        validation_loss: fit.validation_loss,
+        n_features: d,
+        _t: core::marker::PhantomData,
+    })
 }
 
 /// What a booster minimizes, with its targets.
@@ -790,12 +850,12 @@ impl<'a> Loss<'a> {
     }
 }
 
-/// What [`GradientBoosting::boost`] fitted.
-struct Boosted {
-    trees: Vec<Tree>,
-    init: Vec<f64>,
-    train_loss: Vec<f64>,
-    validation_loss: Vec<f64>,
+/// What a [`Booster`] fitted.
+pub(crate) struct Boosted {
+    pub(crate) trees: Vec<Tree>,
+    pub(crate) init: Vec<f64>,
+    pub(crate) train_loss: Vec<f64>,
+    pub(crate) validation_loss: Vec<f64>,
 }
 
 /// Holds out `validation_fraction` of `n` rows (rounded, per class when `strata`
@@ -832,6 +892,87 @@ fn split_rows(
     Ok(((0..n).filter(|&i| !is_val[i]).collect(), val))
 }
 
+/// Runs `fit(x, y, None)` on all rows, or with early stopping `fit` on the rows
+/// [`split_rows`] keeps for training, with the held-out ones as `Some((x, y))`.
+pub(crate) fn with_validation<Y: Copy, R>(
+    x: &[f64],
+    d: usize,
+    y: &[Y],
+    strata: Option<(&[usize], usize)>,
+    early: Option<EarlyStopping>,
+    seed: u64,
+    fit: impl FnOnce(&[f64], &[Y], Option<(&[f64], &[Y])>) -> Result<R>,
+) -> Result<R> {
+    match early {
+        None => fit(x, y, None),
+        Some(e) => {
+            let (tr, va) = split_rows(y.len(), strata, e, seed)?;
+            let (xt, xv) = (take_rows(x, d, &tr), take_rows(x, d, &va));
+            let (yt, yv) = (take(y, &tr), take(y, &va));
+            fit(&xt, &yt, Some((&xv, &yv)))
+        }
+    }
+}
+
+/// The held-out rows of early stopping: their raw predictions, stage by stage,
+/// and scikit-learn's rule on their loss.
+pub(crate) struct Validation<'a> {
+    x: &'a [f64],
+    d: usize,
+    loss: Loss<'a>,
+    raw: Vec<f64>,
+    /// The last `n_iter_no_change` recorded losses (a ring).
+    history: Vec<f64>,
+    tol: f64,
+    /// The held-out loss after each stage.
+    pub(crate) losses: Vec<f64>,
+}
+
+impl<'a> Validation<'a> {
+    /// Starts from the training rows' constant `init`.
+    pub(crate) fn new(
+        (x, loss): (&'a [f64], Loss<'a>),
+        d: usize,
+        init: &[f64],
+        e: EarlyStopping,
+    ) -> Self {
+        Validation {
+            x,
+            d,
+            loss,
+            raw: (0..loss.rows())
+                .flat_map(|_| init.iter().copied())
+                .collect(),
+            history: vec![f64::INFINITY; e.n_iter_no_change],
+            tol: e.tol,
+            losses: Vec::new(),
+        }
+    }
+
+    /// Adds `learning_rate * tree` to output `j` of every held-out row.
+    pub(crate) fn add_tree(&mut self, j: usize, tree: &Tree, learning_rate: f64) {
+        let k = self.loss.outputs();
+        for (i, r) in self.x.chunks_exact(self.d).enumerate() {
+            self.raw[i * k + j] += learning_rate * tree.leaf_values(r)[0];
+        }
+    }
+
+    /// Records the held-out loss after stage `m` (with the training loss's
+    /// per-stage state); false when boosting should stop: the loss beats none of
+    /// the last `n_iter_no_change` recorded ones by more than `tol`.
+    pub(crate) fn keep_going(&mut self, m: usize, train: &Loss<'_>, scratch: &mut [f64]) -> bool {
+        let v = self.loss.with_state_of(train).mean(&self.raw, scratch);
+        self.losses.push(v);
+        if self.history.iter().any(|&h| v + self.tol < h) {
+            let len = self.history.len();
+            self.history[m % len] = v;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 fn take<V: Copy>(v: &[V], rows: &[usize]) -> Vec<V> {
     rows.iter().map(|&i| v[i]).collect()
 }
@@ -842,10 +983,11 @@ fn take_rows(x: &[f64], d: usize, rows: &[usize]) -> Vec<f64> {
         .collect()
 }
 
-impl GradientBoosting {
-    /// The boosting loop shared by the classifier and the regressor: fits stages
-    /// to `loss` on the rows of `x` (`d` features, row-major), watching the loss
-    /// on `val` when early stopping is on.
+impl Booster for GradientBoosting {
+    fn settings(&self) -> (Option<EarlyStopping>, u64, f64) {
+        (self.early_stopping, self.seed, self.learning_rate)
+    }
+
     fn boost(
         &self,
         x: &[f64],
@@ -854,82 +996,103 @@ impl GradientBoosting {
         val: Option<(&[f64], Loss<'_>)>,
         op: &'static str,
     ) -> Result<Boosted> {
-        let (n, k) = (loss.rows(), loss.outputs());
-        let init = loss.init();
+        let n = loss.rows();
         // Every stage fits to the same rows: lay them out and sort them once.
         let cols = Columns::presorted(x, n, d);
-        let mut raw: Vec<f64> = (0..n).flat_map(|_| init.iter().copied()).collect();
-        let mut prob = vec![0.0; n * k];
-        // Class-major: column j of the pseudo-residuals is residual[j * n..][..n];
-        // `hessian` holds what the leaf update needs beside them.
-        let (mut residual, mut hessian) = (vec![0.0; n * k], vec![0.0; n * k]);
         let mut w = vec![1.0; n];
         let mut order = Vec::new();
         let mut rng = Rng::seed_from_u64(self.seed);
-        let mut trees = Vec::with_capacity(self.n_estimators * k);
-        let mut train_loss = Vec::with_capacity(self.n_estimators);
-        let mut validation_loss = Vec::new();
-        let n_val = val.map_or(0, |(_, l)| l.rows());
-        let mut raw_val: Vec<f64> = (0..n_val).flat_map(|_| init.iter().copied()).collect();
-        let mut history =
-            vec![f64::INFINITY; self.early_stopping.map_or(0, |e| e.n_iter_no_change)];
-        let mut loss = loss;
-        for m in 0..self.n_estimators {
-            self.draw_rows(&mut rng, &mut w, &mut order);
-            loss.begin_stage(&raw);
-            loss.pseudo_residuals(&raw, &mut prob, &mut residual, &mut hessian);
-            let seeds: Vec<u64> = (0..k).map(|_| rng.next_u64()).collect();
-            // The K trees of a stage are independent: fit them on rayon's threads
-            // (each from its own seed, so the result does not depend on how many).
-            let grow = |j: usize| {
-                let r = &residual[j * n..][..n];
-                let update = loss.leaf_update(&hessian[j * n..][..n]);
-                self.stage(x, &cols, r, update, &w, seeds[j])
-            };
-            #[cfg(feature = "std")]
-            let grown: Vec<(Tree, Vec<usize>)> = if k > 1 {
-                use rayon::prelude::*;
-                (0..k).into_par_iter().map(grow).collect()
-            } else {
-                alloc::vec![grow(0)]
-            };
-            #[cfg(not(feature = "std"))]
-            let grown: Vec<(Tree, Vec<usize>)> = (0..k).map(grow).collect();
-            for (j, (tree, leaf)) in grown.into_iter().enumerate() {
-                for (i, &l) in leaf.iter().enumerate() {
-                    raw[i * k + j] += self.learning_rate * tree.leaf_value(l);
-                }
-                if let Some((xv, _)) = val {
-                    for (i, r) in xv.chunks_exact(d).enumerate() {
-                        raw_val[i * k + j] += self.learning_rate * tree.leaf_values(r)[0];
-                    }
-                }
-                trees.push(tree);
+        let (stages, early) = (self.n_estimators, self.early_stopping);
+        drive(
+            stages,
+            self.learning_rate,
+            d,
+            loss,
+            val,
+            early,
+            op,
+            |loss, res, aux| {
+                self.draw_rows(&mut rng, &mut w, &mut order);
+                let seeds: Vec<u64> = (0..loss.outputs()).map(|_| rng.next_u64()).collect();
+                let w = &w;
+                per_output(loss.outputs(), |j| {
+                    let update = loss.leaf_update(&aux[j * n..][..n]);
+                    let (tree, leaf) =
+                        self.stage(x, &cols, &res[j * n..][..n], update, w, seeds[j]);
+                    let values = leaf.iter().map(|&l| tree.leaf_value(l)).collect();
+                    (tree, values)
+                })
+            },
+        )
+    }
+}
+
+/// `f(j)` for every output `j < k`: a stage's trees are independent, so they are
+/// fitted on rayon's threads (each from its own seed, so the result does not
+/// depend on how many).
+pub(crate) fn per_output<R: Send>(k: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "std")]
+    if k > 1 {
+        use rayon::prelude::*;
+        return (0..k).into_par_iter().map(f).collect();
+    }
+    (0..k).map(f).collect()
+}
+
+/// The loop around the stages of every booster: keeps the raw predictions, the
+/// training loss, the held-out rows and the stopping rule. Each stage,
+/// `grow_stage(loss, residual, aux)` gets the negative gradients and what the
+/// leaves need beside them (class-major, see [`Loss::pseudo_residuals`]) and
+/// returns one tree per output with each training row's (unscaled) tree value.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn drive<'a>(
+    stages: usize,
+    learning_rate: f64,
+    d: usize,
+    loss: Loss<'a>,
+    val: Option<(&[f64], Loss<'_>)>,
+    early: Option<EarlyStopping>,
+    op: &'static str,
+    mut grow_stage: impl FnMut(&Loss<'a>, &[f64], &[f64]) -> Vec<(Tree, Vec<f64>)>,
+) -> Result<Boosted> {
+    let (n, k) = (loss.rows(), loss.outputs());
+    let init = loss.init();
+    let mut raw: Vec<f64> = (0..n).flat_map(|_| init.iter().copied()).collect();
+    let mut prob = vec![0.0; n * k];
+    let (mut residual, mut aux) = (vec![0.0; n * k], vec![0.0; n * k]);
+    let mut trees = Vec::with_capacity(stages * k);
+    let mut train_loss = Vec::with_capacity(stages);
+    let mut held = val.zip(early).map(|(v, e)| Validation::new(v, d, &init, e));
+    let mut loss = loss;
+    for m in 0..stages {
+        loss.begin_stage(&raw);
+        loss.pseudo_residuals(&raw, &mut prob, &mut residual, &mut aux);
+        for (j, (tree, values)) in grow_stage(&loss, &residual, &aux).into_iter().enumerate() {
+            for (i, v) in values.iter().enumerate() {
+                raw[i * k + j] += learning_rate * v;
             }
-            let l = loss.mean(&raw, &mut prob);
-            if !l.is_finite() {
-                return Err(Error::Diverged { op, iteration: m });
+            if let Some(h) = held.as_mut() {
+                h.add_tree(j, &tree, learning_rate);
             }
-            train_loss.push(l);
-            if let (Some((_, vloss)), Some(e)) = (val, self.early_stopping) {
-                let v = vloss.with_state_of(&loss).mean(&raw_val, &mut prob);
-                validation_loss.push(v);
-                // scikit-learn's rule: keep going while the loss beats one of the
-                // last n_iter_no_change recorded ones by more than tol.
-                if history.iter().any(|&h| v + e.tol < h) {
-                    history[m % e.n_iter_no_change] = v;
-                } else {
-                    break;
-                }
+            trees.push(tree);
+        }
+        let l = loss.mean(&raw, &mut prob);
+        if !l.is_finite() {
+            return Err(Error::Diverged { op, iteration: m });
+        }
+        train_loss.push(l);
+        if let Some(h) = held.as_mut() {
+            if !h.keep_going(m, &loss, &mut prob) {
+                break;
             }
         }
-        Ok(Boosted {
-            trees,
-            init,
-            train_loss,
-            validation_loss,
-        })
     }
+    Ok(Boosted {
+        trees,
+        init,
+        train_loss,
+        validation_loss: held.map_or(Vec::new(), |h| h.losses),
+    })
 }
 
 /// Gradient boosting for real targets: [`GradientBoosting`] settings and a
@@ -1022,35 +1185,14 @@ impl<T: Scalar> Fit<T, T> for GradientBoostingRegressor {
     type Error = Error;
 
     fn fit(&self, x: MatRef<'_, T>, y: &[T]) -> Result<Self::Fitted> {
-        const OP: &str = "GradientBoostingRegressor::fit";
-        let gb = &self.boosting;
         self.validate()?;
-        check_xy(x, y.len(), OP)?;
-        if let Some(row) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { row, col: x.cols() });
-        }
-        let d = x.cols();
-        let yf: Vec<f64> = y.iter().map(|v| v.to_f64_lossless()).collect();
-        let xf = to_f64(x);
-        let b = match gb.early_stopping {
-            None => gb.boost(&xf, d, Loss::regression(self.loss, &yf), None, OP)?,
-            Some(e) => {
-                let (tr, va) = split_rows(yf.len(), None, e, gb.seed)?;
-                let (xt, xv) = (take_rows(&xf, d, &tr), take_rows(&xf, d, &va));
-                let (yt, yv) = (take(&yf, &tr), take(&yf, &va));
-                let val = (xv.as_slice(), Loss::regression(self.loss, &yv));
-                gb.boost(&xt, d, Loss::regression(self.loss, &yt), Some(val), OP)?
-            }
-        };
-        Ok(FittedGradientBoostingRegressor {
-            trees: b.trees,
-            init: b.init[0],
-            learning_rate: gb.learning_rate,
-            train_loss: b.train_loss,
-            validation_loss: b.validation_loss,
-            n_features: d,
-            _t: core::marker::PhantomData,
-        })
+        fit_regressor(
+            &self.boosting,
+            self.loss,
+            x,
+            y,
+            "GradientBoostingRegressor::fit",
+        )
     }
 }
 

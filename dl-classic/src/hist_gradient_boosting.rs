@@ -21,8 +21,9 @@
 //! probabilities, staged predictions and importances.
 //!
 //! Bin thresholds come from all rows (scikit-learn subsamples 200,000 rows first);
-//! there is no missing-value bin (inputs with NaN are rejected), no early stopping,
-//! no categorical features and no monotonic constraints.
+//! early stopping is opt-in, with gradient boosting's rule; there is no
+//! missing-value bin (inputs with NaN are rejected), no categorical features and no
+//! monotonic constraints.
 //!
 //! ```
 //! use dl_classic::hist_gradient_boosting::HistGradientBoosting;
@@ -34,12 +35,12 @@
 //! assert_eq!(m.predict(xm).unwrap(), y);
 //! ```
 
-use crate::error::{check_learning_rate, check_xy, param, Error, Result};
+use crate::error::{check_learning_rate, param, Error, Result};
 use crate::gradient_boosting::{
-    FittedGradientBoostingClassifier, FittedGradientBoostingRegressor, Loss,
+    drive, fit_classifier, fit_regressor, per_output, Boosted, Booster, EarlyStopping,
+    FittedGradientBoostingClassifier, FittedGradientBoostingRegressor, Loss, RegressionLoss,
 };
-use crate::knn::encode_labels;
-use crate::tree::{to_f64, Tree};
+use crate::tree::Tree;
 use alloc::collections::BinaryHeap;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -64,6 +65,13 @@ pub struct HistGradientBoosting {
     pub l2_regularization: f64,
     /// Bins per feature (2..=255).
     pub max_bins: usize,
+    /// Stop adding iterations when the loss on a held-out part of the training
+    /// rows stops improving (`None`: always fit `max_iter`). The rule is gradient
+    /// boosting's (scikit-learn's `GradientBoosting*` one); scikit-learn's
+    /// histogram models turn it on by default above 10,000 rows, this does not.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Seed of the held-out split (nothing else here is random).
+    pub seed: u64,
 }
 
 impl Default for HistGradientBoosting {
@@ -78,6 +86,8 @@ impl Default for HistGradientBoosting {
             min_samples_leaf: 20,
             l2_regularization: 0.0,
             max_bins: 255,
+            early_stopping: None,
+            seed: 0,
         }
     }
 }
@@ -120,6 +130,16 @@ impl HistGradientBoosting {
         self.max_bins = v;
         self
     }
+    /// Turns early stopping on (or off with `None`).
+    pub fn early_stopping(mut self, e: Option<EarlyStopping>) -> Self {
+        self.early_stopping = e;
+        self
+    }
+    /// Sets the seed of the held-out split.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
     /// Checks every hyper-parameter.
     pub fn validate(&self) -> Result<()> {
         param(self.max_iter >= 1, "max_iter", self.max_iter as f64, ">= 1")?;
@@ -150,59 +170,11 @@ impl HistGradientBoosting {
             "max_bins",
             self.max_bins as f64,
             "2..=255",
-        )
-    }
-
-    /// The boosting loop shared by the classifier and the regressor.
-    fn boost(&self, x: &[f64], d: usize, loss: Loss<'_>, op: &'static str) -> Result<Boosted> {
-        let (n, k) = (loss.rows(), loss.outputs());
-        let bins = Binned::new(x, n, d, self.max_bins);
-        let init = loss.init();
-        let mut raw: Vec<f64> = (0..n).flat_map(|_| init.iter().copied()).collect();
-        let mut prob = vec![0.0; n * k];
-        // Class-major: output j's gradients are grad[j * n..][..n].
-        let (mut grad, mut hess) = (vec![0.0; n * k], vec![0.0; n * k]);
-        let squared = matches!(loss, Loss::Squared(_));
-        let mut trees = Vec::with_capacity(self.max_iter * k);
-        let mut train_loss = Vec::with_capacity(self.max_iter);
-        for it in 0..self.max_iter {
-            // Negative gradients and, for log loss, hessians; squared error's
-            // hessian is 1.
-            loss.pseudo_residuals(&raw, &mut prob, &mut grad, &mut hess);
-            grad.iter_mut().for_each(|g| *g = -*g);
-            if squared {
-                hess.fill(1.0);
-            }
-            let grow = |j: usize| self.grow(&bins, &grad[j * n..][..n], &hess[j * n..][..n]);
-            #[cfg(feature = "std")]
-            let grown: Vec<(Tree, Vec<Vec<u32>>)> = if k > 1 {
-                use rayon::prelude::*;
-                (0..k).into_par_iter().map(grow).collect()
-            } else {
-                vec![grow(0)]
-            };
-            #[cfg(not(feature = "std"))]
-            let grown: Vec<(Tree, Vec<Vec<u32>>)> = (0..k).map(grow).collect();
-            for (j, (tree, rows)) in grown.into_iter().enumerate() {
-                for (leaf, members) in rows.iter().enumerate() {
-                    let v = self.learning_rate * tree.leaf_value(leaf);
-                    for &i in members {
-                        raw[i as usize * k + j] += v;
-                    }
-                }
-                trees.push(tree);
-            }
-            let l = loss.mean(&raw, &mut prob);
-            if !l.is_finite() {
-                return Err(Error::Diverged { op, iteration: it });
-            }
-            train_loss.push(l);
+        )?;
+        if let Some(e) = self.early_stopping {
+            e.validate()?;
         }
-        Ok(Boosted {
-            trees,
-            init,
-            train_loss,
-        })
+        Ok(())
     }
 
     /// Grows one tree best first on the gradients `g` and hessians `h`; returns it
@@ -269,6 +241,58 @@ impl HistGradientBoosting {
             rows_by_leaf[tree.leaf_number(leaf.node)] = leaf.rows;
         }
         (tree, rows_by_leaf)
+    }
+}
+
+impl Booster for HistGradientBoosting {
+    fn settings(&self) -> (Option<EarlyStopping>, u64, f64) {
+        (self.early_stopping, self.seed, self.learning_rate)
+    }
+
+    fn boost(
+        &self,
+        x: &[f64],
+        d: usize,
+        loss: Loss<'_>,
+        val: Option<(&[f64], Loss<'_>)>,
+        op: &'static str,
+    ) -> Result<Boosted> {
+        let n = loss.rows();
+        let bins = Binned::new(x, n, d, self.max_bins);
+        // Squared error's hessian is 1; log loss's comes beside the residuals.
+        let ones = if matches!(loss, Loss::Squared(_)) {
+            vec![1.0; n]
+        } else {
+            Vec::new()
+        };
+        let (lr, early) = (self.learning_rate, self.early_stopping);
+        drive(
+            self.max_iter,
+            lr,
+            d,
+            loss,
+            val,
+            early,
+            op,
+            |loss, res, aux| {
+                per_output(loss.outputs(), |j| {
+                    let g: Vec<f64> = res[j * n..][..n].iter().map(|r| -r).collect();
+                    let h = if ones.is_empty() {
+                        &aux[j * n..][..n]
+                    } else {
+                        &ones
+                    };
+                    let (tree, rows) = self.grow(&bins, &g, h);
+                    let mut values = vec![0.0; n];
+                    for (leaf, members) in rows.iter().enumerate() {
+                        for &i in members {
+                            values[i as usize] = tree.leaf_value(leaf);
+                        }
+                    }
+                    (tree, values)
+                })
+            },
+        )
     }
 }
 
@@ -505,37 +529,13 @@ impl Ord for Leaf {
     }
 }
 
-/// What [`HistGradientBoosting::boost`] fitted.
-struct Boosted {
-    trees: Vec<Tree>,
-    init: Vec<f64>,
-    train_loss: Vec<f64>,
-}
-
 impl<T: Scalar> Fit<T, usize> for HistGradientBoosting {
     type Fitted = FittedGradientBoostingClassifier<T>;
     type Error = Error;
 
     fn fit(&self, x: MatRef<'_, T>, y: &[usize]) -> Result<Self::Fitted> {
-        const OP: &str = "HistGradientBoosting::fit";
         self.validate()?;
-        check_xy(x, y.len(), OP)?;
-        let (classes, yi) = encode_labels(y);
-        let c = classes.len();
-        if c < 2 {
-            return Err(Error::SingleClass { op: OP });
-        }
-        let b = self.boost(&to_f64(x), x.cols(), Loss::Log(&yi, c), OP)?;
-        Ok(FittedGradientBoostingClassifier {
-            trees: b.trees,
-            init: b.init,
-            learning_rate: self.learning_rate,
-            classes,
-            train_loss: b.train_loss,
-            validation_loss: Vec::new(),
-            n_features: x.cols(),
-            _t: core::marker::PhantomData,
-        })
+        fit_classifier(self, x, y, "HistGradientBoosting::fit")
     }
 }
 
@@ -550,29 +550,16 @@ impl<T: Scalar> Fit<T, T> for HistGradientBoostingRegressor {
     type Error = Error;
 
     fn fit(&self, x: MatRef<'_, T>, y: &[T]) -> Result<Self::Fitted> {
-        const OP: &str = "HistGradientBoostingRegressor::fit";
         self.0.validate()?;
-        check_xy(x, y.len(), OP)?;
-        if let Some(row) = y.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { row, col: x.cols() });
-        }
-        let yf: Vec<f64> = y.iter().map(|v| v.to_f64_lossless()).collect();
-        let b = self.0.boost(&to_f64(x), x.cols(), Loss::Squared(&yf), OP)?;
-        Ok(FittedGradientBoostingRegressor {
-            trees: b.trees,
-            init: b.init[0],
-            learning_rate: self.0.learning_rate,
-            train_loss: b.train_loss,
-            validation_loss: Vec::new(),
-            n_features: x.cols(),
-            _t: core::marker::PhantomData,
-        })
+        let op = "HistGradientBoostingRegressor::fit";
+        fit_regressor(&self.0, RegressionLoss::SquaredError, x, y, op)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gradient_boosting::EarlyStopping;
     use dl_core::{Predict, Rng};
 
     #[test]
@@ -588,6 +575,29 @@ mod tests {
         let b = Binned::new(&x, 5, 1, 255);
         assert_eq!(b.thresholds[0], vec![1.25, 1.55, 2.05, 2.75]);
         assert_eq!(b.column(0), &[0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn early_stopping_ends_boosting_on_noise() {
+        let mut rng = Rng::seed_from_u64(8);
+        let x: Vec<f64> = (0..1000).map(|_| rng.next_f64()).collect();
+        let y: Vec<f64> = (0..500).map(|_| rng.next_f64()).collect();
+        let xm = MatRef::new(&x, 500, 2).unwrap();
+        let es = EarlyStopping::default();
+        let p = HistGradientBoosting::new(300).early_stopping(Some(es));
+        let m = HistGradientBoostingRegressor(p).fit(xm, &y).unwrap();
+        assert!(m.n_stages() < 100, "{}", m.n_stages());
+        assert_eq!(m.validation_loss.len(), m.n_stages());
+        // Without it, all 300 iterations.
+        let full = HistGradientBoostingRegressor(HistGradientBoosting::new(300))
+            .fit(xm, &y)
+            .unwrap();
+        assert_eq!((full.n_stages(), full.validation_loss.len()), (300, 0));
+        // Classes: the held-out split is stratified and seeded.
+        let yc: Vec<usize> = y.iter().map(|&v| (v * 3.0) as usize).collect();
+        let fit = |seed| p.seed(seed).fit(xm, &yc).unwrap().validation_loss;
+        assert_eq!(fit(1), fit(1));
+        assert_ne!(fit(1), fit(2));
     }
 
     #[test]
