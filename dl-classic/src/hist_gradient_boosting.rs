@@ -449,7 +449,9 @@ impl Leaf {
             node,
             depth,
             rows,
-            hist,
+            // Only a leaf that will be split needs its histogram (for its children's
+            // subtraction): a finished leaf frees it.
+            hist: if split.is_some() { hist } else { Vec::new() },
             value,
             split,
         }
