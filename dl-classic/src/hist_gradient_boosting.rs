@@ -177,12 +177,12 @@ impl HistGradientBoosting {
         Ok(())
     }
 
-    /// Grows one tree best first on the gradients `g` and hessians `h`; returns it
-    /// with the rows of each leaf (by leaf number).
-    fn grow(&self, bins: &Binned, g: &[f64], h: &[f64]) -> (Tree, Vec<Vec<u32>>) {
-        let n = g.len();
+    /// Grows one tree best first on the negative gradients `r` and hessians `h`;
+    /// returns it with the rows of each leaf (by leaf number).
+    fn grow(&self, bins: &Binned, r: &[f64], h: &[f64]) -> (Tree, Vec<Vec<u32>>) {
+        let n = r.len();
         let rows: Vec<u32> = (0..n as u32).collect();
-        let hist = bins.histogram(&rows, g, h);
+        let hist = bins.histogram(&rows, r, h);
         let root = Leaf::new(self, bins, rows, hist, 0, 0);
         let mut tree = Tree::leaf_only(bins.d, root.value);
         let mut heap = BinaryHeap::new();
@@ -204,7 +204,7 @@ impl HistGradientBoosting {
                 .partition(|&i| col[i as usize] <= s.bin);
             // Histogram subtraction: build the smaller child, derive the larger.
             let small_left = l_rows.len() <= r_rows.len();
-            let small = bins.histogram(if small_left { &l_rows } else { &r_rows }, g, h);
+            let small = bins.histogram(if small_left { &l_rows } else { &r_rows }, r, h);
             let large: Vec<Sums> = leaf
                 .hist
                 .iter()
@@ -276,13 +276,12 @@ impl Booster for HistGradientBoosting {
             op,
             |loss, res, aux| {
                 per_output(loss.outputs(), |j| {
-                    let g: Vec<f64> = res[j * n..][..n].iter().map(|r| -r).collect();
                     let h = if ones.is_empty() {
                         &aux[j * n..][..n]
                     } else {
                         &ones
                     };
-                    let (tree, rows) = self.grow(&bins, &g, h);
+                    let (tree, rows) = self.grow(&bins, &res[j * n..][..n], h);
                     let mut values = vec![0.0; n];
                     for (leaf, members) in rows.iter().enumerate() {
                         for &i in members {
@@ -296,18 +295,27 @@ impl Booster for HistGradientBoosting {
     }
 }
 
-/// Sums of gradients, hessians and rows in one bin (or node).
+/// Sums of negative gradients (`r = -g`, what the loss hands out), hessians and
+/// rows in one bin (or node).
 #[derive(Clone, Copy, Default)]
 struct Sums {
-    g: f64,
+    r: f64,
     h: f64,
     n: u32,
 }
 
 impl Sums {
+    fn plus(&self, o: &Sums) -> Sums {
+        Sums {
+            r: self.r + o.r,
+            h: self.h + o.h,
+            n: self.n + o.n,
+        }
+    }
+
     fn minus(&self, o: &Sums) -> Sums {
         Sums {
-            g: self.g - o.g,
+            r: self.r - o.r,
             h: self.h - o.h,
             n: self.n - o.n,
         }
@@ -354,7 +362,7 @@ impl Binned {
     }
 
     /// Per-feature, per-bin sums over `rows`: `hist[f * stride + b]`.
-    fn histogram(&self, rows: &[u32], g: &[f64], h: &[f64]) -> Vec<Sums> {
+    fn histogram(&self, rows: &[u32], r: &[f64], h: &[f64]) -> Vec<Sums> {
         let mut hist = vec![Sums::default(); self.d * self.stride];
         for f in 0..self.d {
             let col = self.column(f);
@@ -362,7 +370,7 @@ impl Binned {
             for &i in rows {
                 let i = i as usize;
                 let s = &mut hf[col[i] as usize];
-                s.g += g[i];
+                s.r += r[i];
                 s.h += h[i];
                 s.n += 1;
             }
@@ -432,11 +440,7 @@ impl Leaf {
         // Every feature's bins add up to the node's totals; take feature 0's.
         let total = hist[..bins.stride]
             .iter()
-            .fold(Sums::default(), |a, s| Sums {
-                g: a.g + s.g,
-                h: a.h + s.h,
-                n: a.n + s.n,
-            });
+            .fold(Sums::default(), |a, s| a.plus(s));
         let value = newton(total, l2);
         let can_split =
             p.max_depth.is_none_or(|m| depth < m) && total.n as usize >= 2 * p.min_samples_leaf;
@@ -458,9 +462,10 @@ impl Leaf {
     }
 }
 
-/// The leaf value `-G / (H + l2)` (scikit-learn adds 1e-15 against H = 0).
+/// The leaf value `-G / (H + l2)` = `R / (H + l2)` (scikit-learn adds 1e-15
+/// against H = 0).
 fn newton(s: Sums, l2: f64) -> f64 {
-    -s.g / (s.h + l2 + 1e-15)
+    s.r / (s.h + l2 + 1e-15)
 }
 
 /// The split of largest positive gain over every feature and bin, if any.
@@ -473,7 +478,7 @@ fn best_split(
     // scikit-learn's min_hessian_to_split.
     const MIN_HESSIAN: f64 = 1e-3;
     let l2 = p.l2_regularization;
-    let score = |s: Sums| s.g * s.g / (s.h + l2);
+    let score = |s: Sums| s.r * s.r / (s.h + l2);
     let parent = score(total);
     let min_leaf = p.min_samples_leaf as u32;
     let mut best: Option<Split> = None;
@@ -482,11 +487,7 @@ fn best_split(
         let hf = &hist[f * bins.stride..f * bins.stride + nb];
         let mut left = Sums::default();
         for (b, s) in hf.iter().enumerate().take(nb - 1) {
-            left = Sums {
-                g: left.g + s.g,
-                h: left.h + s.h,
-                n: left.n + s.n,
-            };
+            left = left.plus(s);
             let right = total.minus(&left);
             if left.n < min_leaf || right.n < min_leaf {
                 continue;
