@@ -147,8 +147,8 @@ pub enum Op {
         /// Input.
         x: Var,
     },
-    /// 2-D convolution (NCHW input, `[c_out, c_in, kh, kw]` weight, optional `[c_out]`
-    /// bias).
+    /// 2-D convolution (NCHW input, `[c_out, c_in / groups, kh, kw]` weight, optional
+    /// `[c_out]` bias).
     Conv2d {
         /// Input.
         x: Var,
@@ -156,7 +156,7 @@ pub enum Op {
         w: Var,
         /// Optional bias.
         b: Option<Var>,
-        /// Stride, padding, dilation.
+        /// Stride, padding, dilation, groups.
         params: Conv2dParams,
     },
     /// 2-D max pooling (NCHW).

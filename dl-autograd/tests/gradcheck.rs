@@ -199,6 +199,11 @@ mod strategies {
         prop::collection::vec(prop_oneof![-2.0..-1.2, -0.8..-0.2, 0.2..0.8, 1.2..2.0], n)
     }
 
+    /// Values at least 0.2 from ReLU6's kinks at 0 and 6, on all three of its pieces.
+    pub fn off_relu6_kinks(n: usize) -> impl Strategy<Value = Vec<f64>> {
+        prop::collection::vec(prop_oneof![-2.0..-0.2, 0.2..5.8, 6.2..8.0], n)
+    }
+
     /// `n` distinct values 0.3 apart in random order (no ties for max).
     pub fn distinct(n: usize) -> impl Strategy<Value = Vec<f64>> {
         Just(
@@ -374,6 +379,12 @@ proptest! {
         check_both!([d], [0], |g, v| g.leaky_relu(v[0], slope));
     }
 
+    // relu6 = min(max(x, 0), 6): dx = dy inside (0, 6), 0 below and above.
+    #[test]
+    fn relu6_off_kinks(d in dims(1, 3, 4).prop_flat_map(|d| input(d, off_relu6_kinks))) {
+        check_both!([d], [0], |g, v| g.relu6(v[0]));
+    }
+
     // ---- matmul --------------------------------------------------------------------
 
     // C = A B: dA = dC B^T, dB = A^T dC; 2-D, batched 3-D, and a shared 2-D operand.
@@ -521,6 +532,57 @@ proptest! {
         let x = Input { data: vals[..n * ci * h * w].to_vec(), dims: vec![n, ci, h, w] };
         let wt = Input { data: vals[100..100 + co * ci * kh * kw].to_vec(), dims: vec![co, ci, kh, kw] };
         let b = Input { data: vals[190..190 + co].to_vec(), dims: vec![co] };
+        if bias {
+            check_both!([x, wt, b], [0, 1, 2], |g, v| g.conv2d(v[0], v[1], Some(v[2]), params));
+        } else {
+            check_both!([x, wt], [0, 1], |g, v| g.conv2d(v[0], v[1], None, params));
+        }
+    }
+
+    // Grouped conv2d: output channel o, in group k = o / (c_out / groups), sums over
+    // that group's c_in / groups input channels only; weight [c_out, c_in / groups,
+    // kh, kw]. dx, dW, db are conv2d's within each group.
+    #[test]
+    fn conv2d_grouped(
+        (n, groups, cig, cog) in (1usize..3, 2usize..4, 1usize..3, 1usize..3),
+        (h, w, kh, kw) in (3usize..6, 3usize..6, 1usize..4, 1usize..4),
+        (stride, pad, dil) in (1usize..3, 0usize..2, 1usize..3),
+        vals in prop::collection::vec(-1.0f64..1.0, 500),
+        bias in any::<bool>(),
+    ) {
+        prop_assume!(h + 2 * pad > dil * (kh - 1) && w + 2 * pad > dil * (kw - 1));
+        let params = dl_core::conv::Conv2dParams::default()
+            .with_stride(stride, stride).with_padding(pad, pad).with_dilation(dil, dil)
+            .with_groups(groups);
+        let (ci, co) = (groups * cig, groups * cog);
+        let x = Input { data: vals[..n * ci * h * w].to_vec(), dims: vec![n, ci, h, w] };
+        let wt = Input { data: vals[300..300 + co * cig * kh * kw].to_vec(), dims: vec![co, cig, kh, kw] };
+        let b = Input { data: vals[490..490 + co].to_vec(), dims: vec![co] };
+        if bias {
+            check_both!([x, wt, b], [0, 1, 2], |g, v| g.conv2d(v[0], v[1], Some(v[2]), params));
+        } else {
+            check_both!([x, wt], [0, 1], |g, v| g.conv2d(v[0], v[1], None, params));
+        }
+    }
+
+    // Depthwise conv2d (groups = c_in, weight [m c_in, 1, kh, kw]): output channel
+    // o = m c + j filters input channel c alone. Stride 1 and padding below the kernel
+    // size half the time (dl-core's direct kernels), as MobileNet's 3x3 padding 1.
+    #[test]
+    fn conv2d_depthwise(
+        (n, c, m, h, w) in (1usize..3, 1usize..5, 1usize..3, 3usize..7, 3usize..7),
+        (kh, kw) in (1usize..4, 1usize..4),
+        (stride, pad, direct) in (1usize..3, 0usize..3, any::<bool>()),
+        vals in prop::collection::vec(-1.0f64..1.0, 500),
+        bias in any::<bool>(),
+    ) {
+        let (stride, pad) = if direct { (1, pad % kh.min(kw)) } else { (stride, pad) };
+        prop_assume!(h + 2 * pad >= kh && w + 2 * pad >= kw);
+        let params = dl_core::conv::Conv2dParams::default()
+            .with_stride(stride, stride).with_padding(pad, pad).with_groups(c);
+        let x = Input { data: vals[..n * c * h * w].to_vec(), dims: vec![n, c, h, w] };
+        let wt = Input { data: vals[300..300 + m * c * kh * kw].to_vec(), dims: vec![m * c, 1, kh, kw] };
+        let b = Input { data: vals[480..480 + m * c].to_vec(), dims: vec![m * c] };
         if bias {
             check_both!([x, wt, b], [0, 1, 2], |g, v| g.conv2d(v[0], v[1], Some(v[2]), params));
         } else {

@@ -17,7 +17,9 @@
 //! - unsupervised: [`pca`], [`factor_analysis`], [`kmeans`], [`gmm`],
 //!   [`mean_shift`], [`spectral`], [`kde`];
 //! - sequences: [`hmm`];
-//! - dense linear algebra on slices (no allocation): [`linalg`].
+//! - dense linear algebra on slices (no allocation): [`linalg`];
+//! - deployment to a microcontroller (trees, forests, Gaussian naive Bayes, linear
+//!   models, through dl-deploy): [`export`].
 //!
 //! Every `fit` checks its input first and returns a named [`Error`] (empty data,
 //! `x`/`y` length mismatch, NaN position, too few samples, singular matrix with the
@@ -50,6 +52,8 @@ pub mod adaboost;
 #[cfg(feature = "alloc")]
 pub mod bagging;
 pub mod error;
+#[cfg(feature = "alloc")]
+pub mod export;
 #[cfg(feature = "alloc")]
 pub mod factor_analysis;
 #[cfg(feature = "alloc")]

@@ -19,7 +19,7 @@ use dl_core::{Fit, MatRef, Predict, Scalar};
 
 /// Which naive Bayes model a fitted [`FittedNaiveBayes`] is.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Gaussian,
     Multinomial,
     Bernoulli { binarize: f64 },
@@ -55,6 +55,16 @@ impl<T: Scalar> FittedNaiveBayes<T> {
             self.jll_row(row, o);
         }
         Ok(out)
+    }
+
+    /// Which of the three models this is.
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Number of input features.
+    pub(crate) fn n_features(&self) -> usize {
+        self.n_features
     }
 
     /// Posterior class probabilities, `rows x n_classes`.

@@ -307,7 +307,7 @@ pub struct Tree {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Node {
+pub(crate) enum Node {
     Leaf {
         value: usize,
     },
@@ -322,8 +322,7 @@ enum Node {
 impl Tree {
     /// The leaf values for `row`: class probabilities or `[mean]`.
     pub fn leaf_values<T: Scalar>(&self, row: &[T]) -> &[f64] {
-        let leaf = self.leaf_of(row);
-        &self.values[leaf * self.n_values..(leaf + 1) * self.n_values]
+        self.leaf_row(self.leaf_of(row))
     }
 
     /// Which leaf `row` falls in, numbered `0..n_leaves()` in the order leaves were
@@ -347,6 +346,22 @@ impl Tree {
                 }
             }
         }
+    }
+
+    /// The nodes, the root first; a split's children are indices into the same list.
+    pub(crate) fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The values of leaf number `leaf` (its `value` field): class probabilities or
+    /// `[mean]`.
+    pub(crate) fn leaf_row(&self, leaf: usize) -> &[f64] {
+        &self.values[leaf * self.n_values..(leaf + 1) * self.n_values]
+    }
+
+    /// Number of input features.
+    pub(crate) fn n_features(&self) -> usize {
+        self.n_features
     }
 
     /// A single-valued tree of one leaf, for boosters that grow their own trees.

@@ -1,18 +1,27 @@
 //! 2-D convolution (cross-correlation, as PyTorch's `conv2d`) on NCHW slices, as
 //! im2col + gemm, with its two backward passes.
 //!
-//! Shapes: input `[n, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`, bias `[c_out]`,
-//! output `[n, c_out, out_h, out_w]` with
+//! Shapes: input `[n, c_in, h, w]`, weight `[c_out, c_in / groups, kh, kw]`, bias
+//! `[c_out]`, output `[n, c_out, out_h, out_w]` with
 //! `out_h = (h + 2 * pad_h - dil_h * (kh - 1) - 1) / stride_h + 1` (likewise `out_w`).
 //!
 //! `y[b, o, i, j] = bias[o] + sum_{c, u, v} w[o, c, u, v] * x[b, c, i*s_h + u*d_h - p_h, j*s_w + v*d_w - p_w]`
-//! (padding reads as zero).
+//! (padding reads as zero). With `groups` channel groups ([`Conv2dParams::groups`],
+//! PyTorch's), output channel `o` lies in group `k = o / (c_out / groups)`, `c` runs
+//! over `0..c_in / groups` only, and `x[b, c, ..]` reads input channel
+//! `k * c_in / groups + c`. One group is a dense convolution; `groups == c_in` a
+//! depthwise one.
 //!
 //! Per image, [`im2col`] lays the receptive fields out as a `[c_in*kh*kw, out_h*out_w]`
 //! matrix `X_col`, so that `Y = W X_col` (with `W` viewed as `[c_out, c_in*kh*kw]`):
 //! - forward: `Y = W X_col + bias`;
 //! - input gradient: `dX = col2im(W^T dY)`;
 //! - weight gradient: `dW = sum_b dY_b X_col_b^T`, `dbias = sum_{b, i, j} dY`.
+//!
+//! With groups the same three products run once per group `k`, on its contiguous
+//! blocks: its weight rows `W_k` (`[c_out/groups, c_in/groups*kh*kw]`), its run of
+//! `X_col` rows and its output channels `Y_k` (NCHW keeps each image's channels of
+//! a group together), e.g. `Y_k = W_k X_col_k + bias_k`.
 //!
 //! The kernels allocate nothing: the caller passes a workspace of
 //! [`Conv2dGeometry::workspace_len`] elements (one image's `X_col`; zero for a 1x1
@@ -23,9 +32,10 @@
 //! The `*_direct` kernels ([`conv2d_direct`], [`conv2d_backward_input_direct`],
 //! [`conv2d_backward_weight_direct`]) are the fast path for stride-1, dilation-1
 //! convolutions ([`Conv2dGeometry::is_direct`]; other geometries fall back to the
-//! kernels above): no `X_col` at all. Each tap's row of `X_col` is a contiguous slice
-//! of the zero-padded image (at offset `c*hp*wp + u*wp + v` from the output's place
-//! `i*wp + j`), so register tiles read the padded image directly; the input gradient
+//! kernels above): no `X_col` at all (groups run one after another on each padded
+//! image). Each tap's row of `X_col` is a contiguous slice of the zero-padded image
+//! (at offset `c*hp*wp + u*wp + v` from the output's place `i*wp + j`), so register
+//! tiles read the padded image directly; the input gradient
 //! is the same correlation of the padded `grad_out` with the flipped kernel; the
 //! weight gradient is dot products of `grad_out` rows with those slices. For f32 on
 //! AVX-512 the inner kernels are written with intrinsics (LLVM does not find the
@@ -60,7 +70,8 @@ use crate::shape::Shape;
 
 const OP: &str = "conv2d";
 
-/// Hyper-parameters of a 2-D convolution, each as `(height, width)`.
+/// Hyper-parameters of a 2-D convolution: stride, padding and dilation as
+/// `(height, width)`, and the number of channel groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dParams {
     /// Step between neighbouring windows; `>= 1`.
@@ -69,15 +80,22 @@ pub struct Conv2dParams {
     pub padding: (usize, usize),
     /// Spacing between kernel taps (1 = a dense kernel); `>= 1`.
     pub dilation: (usize, usize),
+    /// Channel groups (PyTorch's `groups`); `>= 1`, dividing both channel counts
+    /// (checked by [`Conv2dGeometry::new`]). Input and output channels are cut into
+    /// `groups` equal runs, and output run `k` sees only input run `k`: the weight is
+    /// `[c_out, c_in / groups, kh, kw]`. 1 is a dense convolution; `groups == c_in`
+    /// a depthwise one.
+    pub groups: usize,
 }
 
 impl Default for Conv2dParams {
-    /// Stride 1, no padding, no dilation (PyTorch's defaults).
+    /// Stride 1, no padding, no dilation, one group (PyTorch's defaults).
     fn default() -> Self {
         Conv2dParams {
             stride: (1, 1),
             padding: (0, 0),
             dilation: (1, 1),
+            groups: 1,
         }
     }
 }
@@ -101,21 +119,31 @@ impl Conv2dParams {
         self
     }
 
-    /// Errors (naming the parameter) unless stride and dilation are `>= 1`.
+    /// The same parameters with `groups` channel groups.
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Errors (naming the parameter) unless stride, dilation and groups are `>= 1`.
     pub fn validate(&self) -> Result<()> {
-        for (name, (a, b)) in [("stride", self.stride), ("dilation", self.dilation)] {
-            for v in [a, b] {
-                if v == 0 {
-                    return Err(Error::InvalidParameter {
-                        op: "Conv2dParams",
-                        name,
-                        value: 0.0,
-                        valid: ">= 1",
-                    });
-                }
-            }
+        let (s, d) = (self.stride, self.dilation);
+        let settings = [
+            ("stride", s.0),
+            ("stride", s.1),
+            ("dilation", d.0),
+            ("dilation", d.1),
+            ("groups", self.groups),
+        ];
+        match settings.into_iter().find(|&(_, v)| v == 0) {
+            Some((name, _)) => Err(Error::InvalidParameter {
+                op: "Conv2dParams",
+                name,
+                value: 0.0,
+                valid: ">= 1",
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -141,7 +169,7 @@ pub struct Conv2dGeometry {
     pub out_h: usize,
     /// Output width.
     pub out_w: usize,
-    /// Stride, padding and dilation.
+    /// Stride, padding, dilation and groups.
     pub params: Conv2dParams,
 }
 
@@ -158,11 +186,13 @@ fn conv_out_len(size: usize, k: usize, stride: usize, pad: usize, dil: usize) ->
 }
 
 impl Conv2dGeometry {
-    /// Checks an NCHW `input` shape against a `[c_out, c_in, kh, kw]` `weight` shape
-    /// and `params`, and works out the output size. Errors name `conv2d` and both
-    /// shapes: wrong ranks, disagreeing channel counts, an empty kernel or channel
-    /// dimension, or a (dilated) kernel larger than the padded input. A batch of 0
-    /// images is allowed (the kernels then have nothing to do).
+    /// Checks an NCHW `input` shape against a `[c_out, c_in / groups, kh, kw]`
+    /// `weight` shape and `params`, and works out the output size. Errors name
+    /// `conv2d` and both shapes: wrong ranks, disagreeing channel counts (input
+    /// channels must be `groups` times weight dim 1, output channels a multiple of
+    /// `groups`), an empty kernel or channel dimension, or a (dilated) kernel larger
+    /// than the padded input. A batch of 0 images is allowed (the kernels then have
+    /// nothing to do).
     pub fn new(input: Shape, weight: Shape, params: Conv2dParams) -> Result<Self> {
         params.validate()?;
         input.check_rank(4, OP, "4 (NCHW input)")?;
@@ -174,11 +204,22 @@ impl Conv2dGeometry {
             rhs: weight,
             why,
         };
-        if i[1] != k[1] {
+        let groups = params.groups;
+        if groups == 1 && i[1] != k[1] {
             return Err(mismatch("input channels (dim 1) must equal weight dim 1"));
+        }
+        if k[1].checked_mul(groups) != Some(i[1]) {
+            return Err(mismatch(
+                "input channels (dim 1) must equal weight dim 1 times groups",
+            ));
         }
         if k.contains(&0) {
             return Err(mismatch("weight dimensions must be non-zero"));
+        }
+        if !k[0].is_multiple_of(groups) {
+            return Err(mismatch(
+                "output channels (weight dim 0) must be a multiple of groups",
+            ));
         }
         if i[2] == 0 || i[3] == 0 {
             return Err(mismatch("input height and width must be non-zero"));
@@ -217,9 +258,9 @@ impl Conv2dGeometry {
         Shape::from([self.n, self.c_in, self.h, self.w])
     }
 
-    /// `[c_out, c_in, kh, kw]`.
+    /// `[c_out, c_in / groups, kh, kw]`.
     pub fn weight_shape(&self) -> Shape {
-        Shape::from([self.c_out, self.c_in, self.kh, self.kw])
+        Shape::from([self.c_out, self.group_in(), self.kh, self.kw])
     }
 
     /// `[n, c_out, out_h, out_w]`.
@@ -227,9 +268,16 @@ impl Conv2dGeometry {
         Shape::from([self.n, self.c_out, self.out_h, self.out_w])
     }
 
-    /// Rows of one image's `X_col`: `c_in * kh * kw` (the gemm's inner dimension).
+    /// Rows of one image's `X_col`: `c_in * kh * kw`. With groups, the rows of group
+    /// `k` are the `k`-th run of [`Conv2dGeometry::group_col_rows`].
     pub fn col_rows(&self) -> usize {
         self.c_in * self.kh * self.kw
+    }
+
+    /// Rows of one group's block of `X_col`, `c_in / groups * kh * kw`: the gemm's
+    /// inner dimension and the length of a weight row (`col_rows()` with one group).
+    pub fn group_col_rows(&self) -> usize {
+        self.group_in() * self.kh * self.kw
     }
 
     /// Columns of one image's `X_col`: `out_h * out_w`.
@@ -259,6 +307,23 @@ impl Conv2dGeometry {
 
     fn image_len(&self) -> usize {
         self.c_in * self.h * self.w
+    }
+
+    /// Input channels per group. (`new` checked `groups >= 1`; `max(1)` keeps a
+    /// geometry built by hand with 0 from dividing by zero, and the division from
+    /// needing a panic path, which changed how the one-group kernels compiled.)
+    fn group_in(&self) -> usize {
+        self.c_in / self.params.groups.max(1)
+    }
+
+    /// Output channels per group.
+    fn group_out(&self) -> usize {
+        self.c_out / self.params.groups.max(1)
+    }
+
+    /// Elements of the weight: `c_out * c_in / groups * kh * kw`.
+    fn weight_len(&self) -> usize {
+        self.c_out * self.group_col_rows()
     }
 
     fn out_image_len(&self) -> usize {
@@ -352,7 +417,8 @@ fn for_each_col_segment(
 
 /// Lays one image `[c_in, h, w]` out as `X_col` `[c_in*kh*kw, out_h*out_w]`:
 /// row `(c, u, v)`, column `(i, j)` holds `x[c, i*s_h + u*d_h - p_h, j*s_w + v*d_w - p_w]`,
-/// or 0 in the padding. Overwrites `col`.
+/// or 0 in the padding. Overwrites `col`. Groups do not change it: group `k`'s
+/// `X_col` is the `k`-th run of [`Conv2dGeometry::group_col_rows`] rows.
 pub fn im2col<T: Scalar>(g: &Conv2dGeometry, image: &[T], col: &mut [T]) -> Result<()> {
     check_len("image", g.image_len(), image.len())?;
     check_len("col", g.col_rows() * g.col_cols(), col.len())?;
@@ -412,7 +478,7 @@ fn check_forward<T>(
     out: &[T],
 ) -> Result<()> {
     check_len("input", g.n * g.image_len(), input.len())?;
-    check_len("weight", g.c_out * g.col_rows(), weight.len())?;
+    check_len("weight", g.weight_len(), weight.len())?;
     if let Some(b) = bias {
         check_len("bias", g.c_out, b.len())?;
     }
@@ -445,7 +511,7 @@ fn forward_images<T: Scalar>(
     out: &mut [T],
     ws: &mut [T],
 ) -> Result<()> {
-    let p = g.col_cols();
+    let (p, r, c_out) = (g.col_cols(), g.group_col_rows(), g.group_out());
     let images = input.chunks_exact(g.image_len());
     for (x, y) in images.zip(out.chunks_exact_mut(g.out_image_len())) {
         let col: &[T] = if g.is_pointwise() {
@@ -464,18 +530,15 @@ fn forward_images<T: Scalar>(
             }
             None => T::ZERO,
         };
-        gemm(
-            false,
-            false,
-            g.c_out,
-            p,
-            g.col_rows(),
-            T::ONE,
-            weight,
-            col,
-            beta,
-            y,
-        )?;
+        // Group k: its weight rows times its run of X_col rows give its output
+        // channels (one product over everything when there is one group).
+        let groups = weight
+            .chunks_exact(c_out * r)
+            .zip(col.chunks_exact(r * p))
+            .zip(y.chunks_exact_mut(c_out * p));
+        for ((w, col), y) in groups {
+            gemm(false, false, c_out, p, r, T::ONE, w, col, beta, y)?;
+        }
     }
     Ok(())
 }
@@ -487,11 +550,12 @@ fn check_backward_input<T>(
     grad_input: &[T],
 ) -> Result<()> {
     check_len("grad_out", g.n * g.out_image_len(), grad_out.len())?;
-    check_len("weight", g.c_out * g.col_rows(), weight.len())?;
+    check_len("weight", g.weight_len(), weight.len())?;
     check_len("grad_input", g.n * g.image_len(), grad_input.len())
 }
 
-/// Gradient with respect to the input: `grad_input = col2im(W^T grad_out)` per image.
+/// Gradient with respect to the input: `grad_input = col2im(W^T grad_out)` per image
+/// (per group: `W_k^T grad_out_k` fills group `k`'s rows of the column matrix).
 /// Overwrites `grad_input` (`[n, c_in, h, w]`); `grad_out` is `[n, c_out, out_h,
 /// out_w]`. Allocates nothing.
 pub fn conv2d_backward_input<T: Scalar>(
@@ -513,13 +577,19 @@ fn backward_input_images<T: Scalar>(
     grad_input: &mut [T],
     ws: &mut [T],
 ) -> Result<()> {
-    let (p, r) = (g.col_cols(), g.col_rows());
+    let (p, r, c_out) = (g.col_cols(), g.group_col_rows(), g.group_out());
     let gys = grad_out.chunks_exact(g.out_image_len());
     for (gy, gx) in gys.zip(grad_input.chunks_exact_mut(g.image_len())) {
-        if g.is_pointwise() {
-            gemm(true, false, r, p, g.c_out, T::ONE, weight, gy, T::ZERO, gx)?;
-        } else {
-            gemm(true, false, r, p, g.c_out, T::ONE, weight, gy, T::ZERO, ws)?;
+        // A pointwise convolution's X_col is the image itself.
+        let col: &mut [T] = if g.is_pointwise() { &mut *gx } else { &mut *ws };
+        let groups = weight
+            .chunks_exact(c_out * r)
+            .zip(gy.chunks_exact(c_out * p))
+            .zip(col.chunks_exact_mut(r * p));
+        for ((w, gy), col) in groups {
+            gemm(true, false, r, p, c_out, T::ONE, w, gy, T::ZERO, col)?;
+        }
+        if !g.is_pointwise() {
             col2im(g, ws, gx)?;
         }
     }
@@ -535,7 +605,7 @@ fn check_backward_weight<T>(
 ) -> Result<()> {
     check_len("input", g.n * g.image_len(), input.len())?;
     check_len("grad_out", g.n * g.out_image_len(), grad_out.len())?;
-    check_len("grad_weight", g.c_out * g.col_rows(), grad_weight.len())?;
+    check_len("grad_weight", g.weight_len(), grad_weight.len())?;
     if let Some(gb) = grad_bias {
         check_len("grad_bias", g.c_out, gb.len())?;
     }
@@ -554,9 +624,25 @@ pub fn conv2d_backward_weight<T: Scalar>(
 ) -> Result<()> {
     check_backward_weight(g, input, grad_out, grad_weight, grad_bias.as_deref())?;
     let ws = workspace_prefix(g, workspace)?;
-    weight_grad_channels(g, 0..g.c_in, input, grad_out, grad_weight, ws)?;
+    weight_grad_groups(g, input, grad_out, grad_weight, ws)?;
     if let Some(gb) = grad_bias {
         bias_grad(g, grad_out, gb);
+    }
+    Ok(())
+}
+
+/// The whole weight gradient, group by group (each group's rows of `dW` are
+/// contiguous); `ws` holds one image's `X_col`.
+fn weight_grad_groups<T: Scalar>(
+    g: &Conv2dGeometry,
+    input: &[T],
+    grad_out: &[T],
+    grad_weight: &mut [T],
+    ws: &mut [T],
+) -> Result<()> {
+    let rows = g.group_out() * g.group_col_rows();
+    for (k, block) in grad_weight.chunks_exact_mut(rows).enumerate() {
+        weight_grad_channels(g, k, 0..g.group_in(), input, grad_out, block, ws)?;
     }
     Ok(())
 }
@@ -571,23 +657,31 @@ fn bias_grad<T: Scalar>(g: &Conv2dGeometry, grad_out: &[T], grad_bias: &mut [T])
     }
 }
 
-/// The weight gradient restricted to input channels `channels`: the column block
-/// `[c_out, channels.len()*kh*kw]` of `dW` viewed as `[c_out, c_in*kh*kw]`, written to
-/// `grad_block` (contiguous). The serial path asks for all channels at once; the
-/// parallel path gives each task a run of channels, so every task does the same
-/// arithmetic per element as the serial path (results are bit-identical) and no
-/// cross-task sum is needed. `ws` holds `channels.len()*kh*kw * out_h*out_w` elements
-/// (or none when pointwise).
+/// The weight gradient of group `group` restricted to its input channels `channels`
+/// (counted within the group): the column block `[c_out/groups, channels.len()*kh*kw]`
+/// of the group's rows of `dW` (viewed as `[c_out/groups, c_in/groups*kh*kw]`),
+/// written to `grad_block` (contiguous). The serial path asks for all of a group's
+/// channels at once; the parallel path gives each task a run of channels (one group)
+/// or of whole groups, so every task does the same arithmetic per element as the
+/// serial path (results are bit-identical) and no cross-task sum is needed. `ws`
+/// holds at least `channels.len()*kh*kw * out_h*out_w` elements (none when pointwise).
 fn weight_grad_channels<T: Scalar>(
     g: &Conv2dGeometry,
+    group: usize,
     channels: core::ops::Range<usize>,
     input: &[T],
     grad_out: &[T],
     grad_block: &mut [T],
     ws: &mut [T],
 ) -> Result<()> {
+    // The group's channel run as a one-group geometry, for im2col.
     let sub = Conv2dGeometry {
         c_in: channels.len(),
+        c_out: g.group_out(),
+        params: Conv2dParams {
+            groups: 1,
+            ..g.params
+        },
         ..*g
     };
     let (p, r) = (g.col_cols(), sub.col_rows());
@@ -595,13 +689,16 @@ fn weight_grad_channels<T: Scalar>(
         grad_block.fill(T::ZERO);
         return Ok(());
     }
+    let ws = &mut ws[..sub.workspace_len()];
     let plane = g.h * g.w;
+    let first = group * g.group_in();
+    let out_rows = group * sub.c_out * p..(group + 1) * sub.c_out * p;
     let images = input.chunks_exact(g.image_len());
     for (b, (x, gy)) in images
         .zip(grad_out.chunks_exact(g.out_image_len()))
         .enumerate()
     {
-        let x = &x[channels.start * plane..channels.end * plane];
+        let x = &x[(first + channels.start) * plane..(first + channels.end) * plane];
         let col: &[T] = if g.is_pointwise() {
             x
         } else {
@@ -612,11 +709,11 @@ fn weight_grad_channels<T: Scalar>(
         gemm(
             false,
             true,
-            g.c_out,
+            sub.c_out,
             r,
             p,
             T::ONE,
-            gy,
+            &gy[out_rows.clone()],
             col,
             beta,
             grad_block,
@@ -686,8 +783,9 @@ mod parallel {
     }
 
     /// [`conv2d_backward_weight`] split over rayon's threads by runs of input
-    /// channels (not by images: a split over images would need a cross-task sum whose
-    /// rounding depended on the thread count). Same checks and results.
+    /// channels, or of whole groups when there are several (not by images: a split
+    /// over images would need a cross-task sum whose rounding depended on the thread
+    /// count). Same checks and results.
     pub fn conv2d_backward_weight_par<T: Scalar>(
         g: &Conv2dGeometry,
         input: &[T],
@@ -696,6 +794,54 @@ mod parallel {
         grad_bias: Option<&mut [T]>,
     ) -> Result<()> {
         check_backward_weight(g, input, grad_out, grad_weight, grad_bias.as_deref())?;
+        if g.params.groups > 1 {
+            weight_grad_by_group_runs(g, input, grad_out, grad_weight)?;
+        } else {
+            weight_grad_by_channel_runs(g, input, grad_out, grad_weight)?;
+        }
+        if let Some(gb) = grad_bias {
+            bias_grad(g, grad_out, gb);
+        }
+        Ok(())
+    }
+
+    /// A grouped weight gradient, each task writing the rows of a run of whole groups
+    /// in place.
+    fn weight_grad_by_group_runs<T: Scalar>(
+        g: &Conv2dGeometry,
+        input: &[T],
+        grad_out: &[T],
+        grad_weight: &mut [T],
+    ) -> Result<()> {
+        let groups = g.params.groups;
+        let per = groups.div_ceil(tasks(groups));
+        let rows = g.group_out() * g.group_col_rows();
+        let ws_len = if g.is_pointwise() {
+            0
+        } else {
+            g.group_col_rows() * g.col_cols()
+        };
+        grad_weight
+            .par_chunks_mut(per * rows)
+            .enumerate()
+            .try_for_each(|(task, blocks)| {
+                let mut ws = vec![T::ZERO; ws_len];
+                for (j, block) in blocks.chunks_exact_mut(rows).enumerate() {
+                    let k = task * per + j;
+                    weight_grad_channels(g, k, 0..g.group_in(), input, grad_out, block, &mut ws)?;
+                }
+                Ok(())
+            })
+    }
+
+    /// A one-group weight gradient, each task computing the columns of a run of
+    /// input channels, copied into place at the end.
+    fn weight_grad_by_channel_runs<T: Scalar>(
+        g: &Conv2dGeometry,
+        input: &[T],
+        grad_out: &[T],
+        grad_weight: &mut [T],
+    ) -> Result<()> {
         let per = g.c_in.div_ceil(tasks(g.c_in));
         let kk = g.kh * g.kw;
         let p = g.col_cols();
@@ -709,7 +855,7 @@ mod parallel {
                 let mut block = vec![T::ZERO; g.c_out * width];
                 let ws_len = if g.is_pointwise() { 0 } else { width * p };
                 let mut ws = vec![T::ZERO; ws_len];
-                weight_grad_channels(g, channels, input, grad_out, &mut block, &mut ws)?;
+                weight_grad_channels(g, 0, channels, input, grad_out, &mut block, &mut ws)?;
                 Ok((c0, block))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -720,9 +866,6 @@ mod parallel {
                 let dst = o * row + c0 * kk;
                 grad_weight[dst..dst + width].copy_from_slice(src);
             }
-        }
-        if let Some(gb) = grad_bias {
-            bias_grad(g, grad_out, gb);
         }
         Ok(())
     }
@@ -880,13 +1023,15 @@ impl Conv2dGeometry {
             return self.workspace_len();
         }
         let d = self.direct();
-        let r = self.col_rows();
+        let r = self.group_col_rows();
+        let (groups, c_in, c_out) = (self.params.groups, self.group_in(), self.group_out());
         // The most lanes any kernel uses (f32 in 64-byte vectors); the others divide it.
         let lanes = 16;
         let round = |len: usize, to: usize| len.div_ceil(to) * to;
-        let forward = round(self.c_out, 8) * r + MAX_PARTS * (d.xpad + self.c_out * d.qw);
-        let backward_input = round(self.c_in, 8) * self.c_out * self.kh * self.kw
-            + MAX_PARTS * (d.dypad + self.c_in * d.qx);
+        // Weights packed per group; per part a padded image and one group's wide result.
+        let forward = groups * round(c_out, 8) * r + MAX_PARTS * (d.xpad + c_out * d.qw);
+        let backward_input = groups * round(c_in, 8) * c_out * self.kh * self.kw
+            + MAX_PARTS * (d.dypad + c_in * d.qx);
         let backward_weight = self.c_out * r * lanes
             + MAX_PARTS * (d.xpad + lanes + round(self.c_out, 8) * round(d.qw, lanes));
         forward.max(backward_input).max(backward_weight)
@@ -946,6 +1091,46 @@ fn pack_rows<T: Scalar>(
         for (k, taps) in block.chunks_exact_mut(mr).enumerate() {
             for (i, t) in taps.iter_mut().enumerate() {
                 *t = at((b * mr + i).min(rows - 1), k);
+            }
+        }
+    }
+}
+
+/// `[rows, r]` to `[r, rows]` (the weight of the channels-in-lanes kernel: one vector
+/// of 16 channels per tap). Not inlined, so that it compiles the same way in every
+/// caller.
+#[inline(never)]
+fn transpose_rows<T: Scalar>(w: &[T], r: usize, rows: usize, dst: &mut [T]) {
+    for (k, taps) in dst.chunks_exact_mut(rows).take(r).enumerate() {
+        for (o, t) in taps.iter_mut().enumerate() {
+            *t = w[o * r + k];
+        }
+    }
+}
+
+/// Packs one group's kernel for the input gradient as [`pack_rows`] packs
+/// `W'[c, (o, u', v')] = W[o, c, kh-1-u', kw-1-v']` (`c_in` rows of `c_out*kk` taps):
+/// the flipped tap `(kh-1-u')*kw + kw-1-v'` is `kk-1-t` for `t = u'*kw + v'`, so
+/// the loops need no division. `weight` is the group's `[c_out, c_in*kk]` rows.
+fn pack_flipped<T: Scalar>(
+    weight: &[T],
+    (c_in, c_out, kk): (usize, usize, usize),
+    mr: usize,
+    dst: &mut [T],
+) {
+    let (r, rt) = (c_in * kk, c_out * kk);
+    for (b, block) in dst
+        .chunks_exact_mut(rt * mr)
+        .take(c_in.div_ceil(mr))
+        .enumerate()
+    {
+        for (o, w) in weight.chunks_exact(r).take(c_out).enumerate() {
+            for t in 0..kk {
+                let taps = &mut block[(o * kk + t) * mr..][..mr];
+                for (i, tap) in taps.iter_mut().enumerate() {
+                    let c = (b * mr + i).min(c_in - 1);
+                    *tap = w[c * kk + kk - 1 - t];
+                }
             }
         }
     }
@@ -1685,24 +1870,25 @@ pub fn conv2d_direct<T: Scalar>(
     if g.n == 0 {
         return Ok(());
     }
-    let (d, isa, r) = (g.direct(), isa(), g.col_rows());
-    let mr = wide_mr::<T>(isa, g.c_out);
-    let (wpack, rest) = ws.split_at_mut(g.c_out.div_ceil(mr) * mr * r);
+    let (d, isa, r) = (g.direct(), isa(), g.group_col_rows());
+    // Per group: `c_in` input and `c_out` output channels.
+    let (c_in, c_out) = (g.group_in(), g.group_out());
+    let mr = wide_mr::<T>(isa, c_out);
+    let pack_len = c_out.div_ceil(mr) * mr * r;
+    let (wpack, rest) = ws.split_at_mut(g.params.groups * pack_len);
     let by_channels = forward_by_channels::<T>(isa, g);
-    if by_channels {
-        // `[r, c_out]`: one vector of 16 channels per tap.
-        for (k, taps) in wpack.chunks_exact_mut(g.c_out).take(r).enumerate() {
-            for (o, t) in taps.iter_mut().enumerate() {
-                *t = weight[o * r + k];
-            }
+    let groups = weight.chunks_exact(c_out * r);
+    for (weight, wpack) in groups.zip(wpack.chunks_exact_mut(pack_len)) {
+        if by_channels {
+            transpose_rows(weight, r, c_out, wpack);
+        } else {
+            pack_rows(c_out, r, mr, wpack, |o, k| weight[o * r + k]);
         }
-    } else {
-        pack_rows(g.c_out, r, mr, wpack, |o, k| weight[o * r + k]);
     }
     let wpack = &*wpack;
     let wide = Wide {
-        c_src: g.c_in,
-        c_dst: g.c_out,
+        c_src: c_in,
+        c_dst: c_out,
         kh: g.kh,
         kw: g.kw,
         plane: d.hp * d.wp,
@@ -1710,7 +1896,7 @@ pub fn conv2d_direct<T: Scalar>(
         len: d.qw,
         data_rows: (g.params.padding.0, g.params.padding.0 + g.h),
     };
-    let part_len = d.xpad + g.c_out * d.qw;
+    let part_len = d.xpad + c_out * d.qw;
     let per = g.n.div_ceil(image_parts(g.n));
     let items = input
         .chunks(per * g.image_len())
@@ -1732,10 +1918,16 @@ pub fn conv2d_direct<T: Scalar>(
                 &*xpad
             };
             let dims = (g.out_h, g.out_w);
-            if by_channels {
-                isa_kernels::correlate_by_channels(&wide, wpack, src, y, dims, bias);
-            } else {
-                isa_kernels::correlate(isa, &wide, wpack, src, wbuf, y, dims, bias);
+            // Group k reads its run of input planes and writes its output channels.
+            for (k, y) in y.chunks_exact_mut(c_out * g.col_cols()).enumerate() {
+                let src = &src[k * c_in * wide.plane..];
+                let wpack = &wpack[k * pack_len..][..pack_len];
+                let bias = bias.map(|b| &b[k * c_out..][..c_out]);
+                if by_channels {
+                    isa_kernels::correlate_by_channels(&wide, wpack, src, y, dims, bias);
+                } else {
+                    isa_kernels::correlate(isa, &wide, wpack, src, wbuf, y, dims, bias);
+                }
             }
         }
         Ok(())
@@ -1743,14 +1935,15 @@ pub fn conv2d_direct<T: Scalar>(
 }
 
 /// Whether the forward pass runs the channels-in-lanes kernel: f32 with AVX-512 and
-/// output channels in whole vectors of 16 (the row-segment kernel then wastes the
-/// lanes past short output rows, e.g. LeNet's second layer, 10 columns in 16).
+/// each group's output channels in whole vectors of 16 (the row-segment kernel then
+/// wastes the lanes past short output rows, e.g. LeNet's second layer, 10 columns in
+/// 16).
 fn forward_by_channels<T: 'static>(isa: Isa, g: &Conv2dGeometry) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         isa == Isa::Avx512
             && core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
-            && g.c_out.is_multiple_of(16)
+            && g.group_out().is_multiple_of(16)
             && g.out_image_len() < (1 << 31)
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -1794,21 +1987,22 @@ pub fn conv2d_backward_input_direct<T: Scalar>(
     if g.n == 0 {
         return Ok(());
     }
-    let (d, isa, r) = (g.direct(), isa(), g.col_rows());
+    let (d, isa, r) = (g.direct(), isa(), g.group_col_rows());
+    // Per group: `c_in` input and `c_out` output channels.
+    let (c_in, c_out) = (g.group_in(), g.group_out());
     let (kh, kw, kk) = (g.kh, g.kw, g.kh * g.kw);
-    let rt = g.c_out * kk; // taps of the transposed kernel
-    let mr = wide_mr::<T>(isa, g.c_in);
-    let (wpack, rest) = ws.split_at_mut(g.c_in.div_ceil(mr) * mr * rt);
-    // W'[c, (o, u', v')] = W[o, c, kh-1-u', kw-1-v'].
-    pack_rows(g.c_in, rt, mr, wpack, |c, k| {
-        let (o, t) = (k / kk, k % kk);
-        let (u, v) = (kh - 1 - t / kw, kw - 1 - t % kw);
-        weight[o * r + (c * kh + u) * kw + v]
-    });
+    let rt = c_out * kk; // taps of the transposed kernel
+    let mr = wide_mr::<T>(isa, c_in);
+    let pack_len = c_in.div_ceil(mr) * mr * rt;
+    let (wpack, rest) = ws.split_at_mut(g.params.groups * pack_len);
+    let groups = weight.chunks_exact(c_out * r);
+    for (weight, wpack) in groups.zip(wpack.chunks_exact_mut(pack_len)) {
+        pack_flipped(weight, (c_in, c_out, kk), mr, wpack);
+    }
     let wpack = &*wpack;
     let wide = Wide {
-        c_src: g.c_out,
-        c_dst: g.c_in,
+        c_src: c_out,
+        c_dst: c_in,
         kh,
         kw,
         plane: d.hq * d.wq,
@@ -1821,7 +2015,7 @@ pub fn conv2d_backward_input_direct<T: Scalar>(
     };
     let (ph, pw) = g.params.padding;
     let pads = (kh - 1 - ph, kw - 1 - pw);
-    let part_len = d.dypad + g.c_in * d.qx;
+    let part_len = d.dypad + c_in * d.qx;
     let per = g.n.div_ceil(image_parts(g.n));
     let items = grad_out
         .chunks(per * g.out_image_len())
@@ -1837,7 +2031,12 @@ pub fn conv2d_backward_input_direct<T: Scalar>(
             let dims = (g.out_h, g.out_w);
             pad_planes(gy, g.c_out, dims, (d.hq, d.wq), pads, dypad, b == 0);
             let dims = (g.h, g.w);
-            isa_kernels::correlate(isa, &wide, wpack, dypad, wbuf, gx, dims, None);
+            // Group k reads its run of grad_out planes and writes its input channels.
+            for (k, gx) in gx.chunks_exact_mut(c_in * g.h * g.w).enumerate() {
+                let src = &dypad[k * c_out * wide.plane..];
+                let wpack = &wpack[k * pack_len..][..pack_len];
+                isa_kernels::correlate(isa, &wide, wpack, src, wbuf, gx, dims, None);
+            }
         }
         Ok(())
     })
@@ -1860,16 +2059,20 @@ pub fn conv2d_backward_weight_direct<T: Scalar>(
     check_backward_weight(g, input, grad_out, grad_weight, grad_bias.as_deref())?;
     if !g.is_direct() {
         let ws = workspace_prefix(g, workspace)?;
-        weight_grad_channels(g, 0..g.c_in, input, grad_out, grad_weight, ws)?;
+        weight_grad_groups(g, input, grad_out, grad_weight, ws)?;
         if let Some(gb) = grad_bias {
             bias_grad(g, grad_out, gb);
         }
         return Ok(());
     }
     let ws = direct_prefix(g, workspace)?;
-    let (d, isa, r) = (g.direct(), isa(), g.col_rows());
+    let (d, isa, r) = (g.direct(), isa(), g.group_col_rows());
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512 && g.c_out.is_multiple_of(16) && g.kw <= avx512::BY_CHANNELS_MAX_KW {
+    if isa == Isa::Avx512
+        && g.params.groups == 1
+        && g.c_out.is_multiple_of(16)
+        && g.kw <= avx512::BY_CHANNELS_MAX_KW
+    {
         use isa_kernels::{cast, cast_mut};
         let (x, gy) = (cast::<T, f32>(input), cast::<T, f32>(grad_out));
         if let (Some(x), Some(gy), Some(gw)) = (x, gy, cast_mut::<T, f32>(grad_weight)) {
@@ -1918,8 +2121,15 @@ pub fn conv2d_backward_weight_direct<T: Scalar>(
                     dst[i * d.wp..][..g.out_w].copy_from_slice(s);
                 }
             }
-            let taps = (g.c_in, g.kh, g.kw);
-            isa_kernels::dot(isa, rows, taps, d.hp * d.wp, d.wp, qpad, dyw, xpad, acc);
+            // Each run of this part's rows within one group reads that group's
+            // input planes (one run, all rows, when there is one group).
+            let (taps, plane) = ((g.group_in(), g.kh, g.kw), d.hp * d.wp);
+            for (k, lo, hi) in group_runs(o_first, rows, g.group_out()) {
+                let x = &xpad[k * g.group_in() * plane..];
+                let dy = &dyw[lo * qpad..hi * qpad];
+                let acc = &mut acc[lo * r * lanes..hi * r * lanes];
+                isa_kernels::dot(isa, hi - lo, taps, plane, d.wp, qpad, dy, x, acc);
+            }
         }
         for (w, lanes_of) in gw.iter_mut().zip(acc.chunks_exact(lanes)) {
             *w = lanes_of.iter().fold(T::ZERO, |s, &v| s + v);
@@ -1930,6 +2140,21 @@ pub fn conv2d_backward_weight_direct<T: Scalar>(
         bias_grad_lanes(g, grad_out, gb);
     }
     Ok(())
+}
+
+/// Cuts the output channels `first..first + len` where a group (of `per` channels)
+/// ends: `(group, start, end)` per run, `start..end` counted from `first`.
+fn group_runs(first: usize, len: usize, per: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let mut o = first;
+    core::iter::from_fn(move || {
+        (o < first + len).then(|| {
+            let k = o / per;
+            let end = ((k + 1) * per).min(first + len);
+            let run = (k, o - first, end - first);
+            o = end;
+            run
+        })
+    })
 }
 
 /// The weight gradient for f32 with AVX-512 when `c_out` is a multiple of 16: the

@@ -59,6 +59,10 @@ pub enum Unary {
     Tanh,
     /// `max(x, 0)`; derivative 0 at 0 (as PyTorch). NaN passes through.
     Relu,
+    /// `min(max(x, 0), 6)` (PyTorch's `relu6`, i.e. `hardtanh(x, 0, 6)`); derivative 1
+    /// strictly inside `(0, 6)` and 0 elsewhere, at both kinks included (as PyTorch's
+    /// `hardtanh_backward`). NaN passes through.
+    Relu6,
     /// `x` for `x > 0`, else `slope * x`; derivative `slope` at 0 (as PyTorch).
     LeakyRelu(f64),
     /// `x` (a linear activation).
@@ -67,6 +71,31 @@ pub enum Unary {
     Gelu,
     /// SiLU / swish: `x sigmoid(x)`.
     Silu,
+}
+
+/// `min(max(x, 0), 6)`; both comparisons are false for NaN, which passes through (as
+/// PyTorch's clamp).
+#[inline(always)]
+fn relu6<T: Scalar>(x: T) -> T {
+    let six = T::from_f64_lossy(6.0);
+    if x < T::ZERO {
+        T::ZERO
+    } else if x > six {
+        six
+    } else {
+        x
+    }
+}
+
+/// ReLU6's derivative as PyTorch's `hardtanh_backward` with bounds 0 and 6: 1 for
+/// `0 < x < 6`, else 0 (the kinks themselves, and NaN, get 0).
+#[inline(always)]
+fn relu6_derivative<T: Scalar>(x: T) -> T {
+    if x > T::ZERO && x < T::from_f64_lossy(6.0) {
+        T::ONE
+    } else {
+        T::ZERO
+    }
 }
 
 /// `1 / sqrt(2 pi)`, the standard normal density at 0.
@@ -106,6 +135,7 @@ impl Unary {
             Unary::Sigmoid => "sigmoid",
             Unary::Tanh => "tanh",
             Unary::Relu => "relu",
+            Unary::Relu6 => "relu6",
             Unary::LeakyRelu(_) => "leaky_relu",
             Unary::Identity => "identity",
             Unary::Gelu => "gelu",
@@ -127,6 +157,7 @@ impl Unary {
             Unary::Sigmoid => "sigmoid_backward",
             Unary::Tanh => "tanh_backward",
             Unary::Relu => "relu_backward",
+            Unary::Relu6 => "relu6_backward",
             Unary::LeakyRelu(_) => "leaky_relu_backward",
             Unary::Identity => "identity_backward",
             Unary::Gelu => "gelu_backward",
@@ -156,6 +187,7 @@ impl Unary {
                     x
                 }
             }
+            Unary::Relu6 => relu6(x),
             Unary::LeakyRelu(slope) => {
                 if x > T::ZERO {
                     x
@@ -217,6 +249,8 @@ impl Unary {
                     T::ZERO
                 }
             }
+            // 1 strictly inside (0, 6), else 0 (0 at both kinks, and for NaN)
+            Unary::Relu6 => relu6_derivative(x),
             // 1 for x > 0, else slope (slope at the kink)
             Unary::LeakyRelu(slope) => {
                 if x > T::ZERO {
@@ -284,6 +318,7 @@ macro_rules! dispatch_unary {
             Unary::Abs => $run!(|v: T| v.abs()),
             Unary::Square => $run!(|v: T| v * v),
             Unary::Relu => $run!(|v: T| if v < T::ZERO { T::ZERO } else { v }),
+            Unary::Relu6 => $run!(relu6::<T>),
             Unary::Identity => $run!(|v: T| v),
             Unary::LeakyRelu(s) => {
                 let s = T::from_f64_lossy(s);
@@ -400,6 +435,7 @@ fn unary_backward_serial<T: Scalar>(op: Unary, x: &[T], y: &[T], dy: &[T], dx: &
     // share one with the op matched per element.
     match op {
         Unary::Relu => run!(|xv: T, _: T| if xv > T::ZERO { T::ONE } else { T::ZERO }),
+        Unary::Relu6 => run!(|xv: T, _: T| relu6_derivative(xv)),
         Unary::Identity => run!(|_: T, _: T| T::ONE),
         Unary::Sigmoid => run!(|_: T, yv: T| yv * (T::ONE - yv)),
         Unary::Tanh => run!(|_: T, yv: T| T::ONE - yv * yv),
@@ -1177,6 +1213,11 @@ mod tensor_ops {
         /// ReLU, `max(self, 0)`.
         pub fn relu(&self) -> Tensor<T> {
             self.map_unary(Unary::Relu)
+        }
+
+        /// ReLU6, `min(max(self, 0), 6)`.
+        pub fn relu6(&self) -> Tensor<T> {
+            self.map_unary(Unary::Relu6)
         }
 
         /// Leaky ReLU with negative slope `slope`.

@@ -227,7 +227,7 @@ proptest! {
 // Unary ops: values and derivatives
 // ---------------------------------------------------------------------------------
 
-const ALL_UNARY: [Unary; 15] = [
+const ALL_UNARY: [Unary; 16] = [
     Unary::Neg,
     Unary::Abs,
     Unary::Exp,
@@ -239,6 +239,7 @@ const ALL_UNARY: [Unary; 15] = [
     Unary::Sigmoid,
     Unary::Tanh,
     Unary::Relu,
+    Unary::Relu6,
     Unary::LeakyRelu(0.1),
     Unary::Identity,
     Unary::Gelu,
@@ -246,10 +247,19 @@ const ALL_UNARY: [Unary; 15] = [
 ];
 
 /// An input at which `op` is smooth: positive for log, sqrt and fractional powers,
-/// away from 0 for recip and the kinked ops.
+/// away from 0 for recip and the kinked ops, and for ReLU6 spread over `[-8, 8]`
+/// (both sides of both kinks) but away from 0 and 6.
 fn smooth_input(op: Unary, v: f64) -> f64 {
     match op {
         Unary::Log | Unary::Sqrt | Unary::PowConst(_) => 0.1 + v.abs(),
+        Unary::Relu6 => {
+            let t = 2.0 * v;
+            if t.abs() < 0.1 || (t - 6.0).abs() < 0.1 {
+                t + 0.2
+            } else {
+                t
+            }
+        }
         Unary::Recip | Unary::Abs | Unary::Relu | Unary::LeakyRelu(_) => {
             if v.abs() < 0.1 {
                 v.signum() * 0.1 + v
@@ -302,6 +312,34 @@ fn unary_kinks_follow_pytorch() {
     assert_eq!(dx, [1.0]);
     unary_backward(Unary::LeakyRelu(0.25), &x, &[0.0], &[2.0], &mut dx).unwrap();
     assert_eq!(dx, [1.5]);
+}
+
+#[test]
+fn relu6_values_and_kinks_follow_pytorch() {
+    // relu6(x) = min(max(x, 0), 6); NaN passes through (torch.clamp).
+    let x = [-1.0f64, 0.0, 3.0, 6.0, 7.5, f64::NAN];
+    let mut y = [0.0; 6];
+    unary(Unary::Relu6, &x, &mut y).unwrap();
+    assert_eq!(&y[..5], &[0.0, 0.0, 3.0, 6.0, 6.0]);
+    assert!(y[5].is_nan());
+    assert!(Unary::Relu6.apply(f32::NAN).is_nan());
+    let mut inplace = x;
+    dl_core::elementwise::unary_inplace(Unary::Relu6, &mut inplace);
+    assert_eq!(&inplace[..5], &y[..5]);
+    // hardtanh_backward(grad, x, 0, 6) = grad where 0 < x < 6, else 0: nothing at
+    // either kink (x = 0, x = 6), beyond them, or (as its vectorized CPU kernel) NaN.
+    let mut dx = [1.0; 6];
+    unary_backward(Unary::Relu6, &x, &y, &[2.0; 6], &mut dx).unwrap();
+    assert_eq!(dx, [1.0, 1.0, 3.0, 1.0, 1.0, 1.0]);
+    for (xi, d) in [(0.0f32, 0.0), (1e-7, 1.0), (5.999, 1.0), (6.0, 0.0)] {
+        assert_eq!(
+            Unary::Relu6.derivative(xi, Unary::Relu6.apply(xi)),
+            d,
+            "x = {xi}"
+        );
+    }
+    assert_eq!(Unary::Relu6.name(), "relu6");
+    assert_eq!(Unary::Relu6.backward_name(), "relu6_backward");
 }
 
 // ---------------------------------------------------------------------------------

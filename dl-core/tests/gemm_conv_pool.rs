@@ -3,8 +3,9 @@
 //! differences in f64, and one error-message test per public fallible function.
 
 use dl_core::conv::{
-    col2im, conv2d, conv2d_backward_input, conv2d_backward_input_par, conv2d_backward_weight,
-    conv2d_backward_weight_par, conv2d_par, im2col, Conv2dGeometry, Conv2dParams,
+    col2im, conv2d, conv2d_backward_input, conv2d_backward_input_direct, conv2d_backward_input_par,
+    conv2d_backward_weight, conv2d_backward_weight_direct, conv2d_backward_weight_par,
+    conv2d_direct, conv2d_par, im2col, Conv2dGeometry, Conv2dParams,
 };
 use dl_core::gemm::{batched_gemm, gemm, gemm_fallback, matmul};
 use dl_core::pool::{
@@ -13,6 +14,7 @@ use dl_core::pool::{
 };
 use dl_core::{Rng, Scalar, Shape, Tensor};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 fn random_vec<T: Scalar>(len: usize, rng: &mut Rng) -> Vec<T> {
     (0..len).map(|_| rng.uniform(-T::ONE, T::ONE)).collect()
@@ -264,18 +266,21 @@ fn tensor_matmul_errors_name_both_shapes() {
 // conv2d
 // ---------------------------------------------------------------------------------
 
-/// Direct convolution by the definition (the 7 loops), padding read as zero.
+/// Direct convolution by the definition (the 7 loops), padding read as zero. With
+/// groups, output channel `o` of group `k = o / (c_out / groups)` sums over the
+/// group's `c_in / groups` input channels, `k * c_in / groups + c`.
 fn direct_conv(g: &Conv2dGeometry, x: &[f64], w: &[f64], bias: Option<&[f64]>) -> Vec<f64> {
     let (sh, sw) = g.params.stride;
     let (ph, pw) = g.params.padding;
     let (dh, dw) = g.params.dilation;
+    let (cig, cog) = (g.c_in / g.params.groups, g.c_out / g.params.groups);
     let mut y = vec![0.0; g.output_shape().numel()];
     for b in 0..g.n {
         for o in 0..g.c_out {
             for i in 0..g.out_h {
                 for j in 0..g.out_w {
                     let mut s = bias.map_or(0.0, |bv| bv[o]);
-                    for c in 0..g.c_in {
+                    for c in 0..cig {
                         for u in 0..g.kh {
                             for v in 0..g.kw {
                                 let iy = (i * sh + u * dh) as isize - ph as isize;
@@ -283,8 +288,10 @@ fn direct_conv(g: &Conv2dGeometry, x: &[f64], w: &[f64], bias: Option<&[f64]>) -
                                 if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
                                     continue;
                                 }
-                                let xi = ((b * g.c_in + c) * g.h + iy as usize) * g.w + ix as usize;
-                                let wi = ((o * g.c_in + c) * g.kh + u) * g.kw + v;
+                                let ch = (o / cog) * cig + c;
+                                let xi =
+                                    ((b * g.c_in + ch) * g.h + iy as usize) * g.w + ix as usize;
+                                let wi = ((o * cig + c) * g.kh + u) * g.kw + v;
                                 s += x[xi] * w[wi];
                             }
                         }
@@ -326,9 +333,58 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
                     stride: s,
                     padding: p,
                     dilation: d,
+                    groups: 1,
                 },
                 with_bias,
                 seed,
+            },
+        )
+}
+
+/// Grouped convolutions: 2 to 4 groups of 1 to 3 input and output channels each,
+/// depthwise ones (one input channel per group, `c_out = m * c_in`) included, half
+/// of them in the geometry of the direct kernels (stride 1, dilation 1, padding
+/// below the kernel size).
+fn grouped_conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..=3, 2usize..=4, 1usize..=3, 1usize..=3),
+        (1usize..=7, 1usize..=7, 1usize..=3, 1usize..=3),
+        (
+            (1usize..=2, 1usize..=2),
+            (0usize..=2, 0usize..=2),
+            (1usize..=2, 1usize..=2),
+        ),
+        (any::<bool>(), any::<bool>()),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                (n, groups, cig, cog),
+                (h, w, kh, kw),
+                (s, p, d),
+                (depthwise, direct),
+                with_bias,
+                seed,
+            )| {
+                let cig = if depthwise { 1 } else { cig };
+                let (s, p, d) = if direct {
+                    ((1, 1), (p.0 % kh, p.1 % kw), (1, 1))
+                } else {
+                    (s, p, d)
+                };
+                ConvCase {
+                    input: [n, groups * cig, h, w],
+                    weight: [groups * cog, cig, kh, kw],
+                    params: Conv2dParams {
+                        stride: s,
+                        padding: p,
+                        dilation: d,
+                        groups,
+                    },
+                    with_bias,
+                    seed,
+                }
             },
         )
 }
@@ -382,102 +438,293 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     }
 }
 
+/// `conv2d`, `conv2d_direct` against the definition; `conv2d_par` and
+/// `Tensor::conv2d` give the very same bits as `conv2d`.
+fn check_forward_matches_direct_loops(case: &ConvCase) -> Result<(), TestCaseError> {
+    let Some(ConvData { g, x, w, b, .. }) = conv_data(case) else {
+        return Ok(());
+    };
+    let bias = case.with_bias.then_some(&b[..]);
+    let want = direct_conv(&g, &x, &w, bias);
+    let mut y = vec![f64::NAN; want.len()];
+    let mut ws = vec![f64::NAN; g.workspace_len()];
+    conv2d(&g, &x, &w, bias, &mut y, &mut ws).unwrap();
+    assert_close(&y, &want, 1e-12, "conv2d");
+    let mut y_direct = vec![f64::NAN; want.len()];
+    let mut ws = vec![f64::NAN; g.direct_workspace_len()];
+    conv2d_direct(&g, &x, &w, bias, &mut y_direct, &mut ws).unwrap();
+    assert_close(&y_direct, &want, 1e-12, "conv2d_direct");
+    // The parallel path and the Tensor method give the very same bits.
+    let mut y_par = vec![f64::NAN; want.len()];
+    conv2d_par(&g, &x, &w, bias, &mut y_par).unwrap();
+    prop_assert_eq!(&y_par, &y);
+    let xt = Tensor::from_shape_vec(g.input_shape(), x.clone()).unwrap();
+    let wt = Tensor::from_shape_vec(g.weight_shape(), w.clone()).unwrap();
+    let bt = Tensor::from_slice(&b, &[g.c_out]).unwrap();
+    let yt = xt
+        .conv2d(&wt, case.with_bias.then_some(&bt), case.params)
+        .unwrap();
+    prop_assert_eq!(yt.shape(), &g.output_shape());
+    prop_assert_eq!(yt.data(), &y[..]);
+    Ok(())
+}
+
+/// The backward passes are the adjoints of the (bilinear) forward map:
+/// `<conv(x, w), gy> = <x, dX(gy, w)> = <w, dW(x, gy)>`, and `dbias = sum gy`; the
+/// parallel twins give the same bits, the direct kernels the same values.
+fn check_backward_is_the_adjoint(case: &ConvCase) -> Result<(), TestCaseError> {
+    let Some(ConvData { g, x, w, gy, .. }) = conv_data(case) else {
+        return Ok(());
+    };
+    let y = direct_conv(&g, &x, &w, None);
+    let mut ws = vec![f64::NAN; g.workspace_len()];
+    let mut gx = vec![f64::NAN; x.len()];
+    conv2d_backward_input(&g, &gy, &w, &mut gx, &mut ws).unwrap();
+    let mut gw = vec![f64::NAN; w.len()];
+    let mut gb = vec![f64::NAN; g.c_out];
+    conv2d_backward_weight(&g, &x, &gy, &mut gw, Some(&mut gb), &mut ws).unwrap();
+    let lhs = dot(&y, &gy);
+    prop_assert!((lhs - dot(&x, &gx)).abs() <= 1e-10 * (1.0 + lhs.abs()));
+    prop_assert!((lhs - dot(&w, &gw)).abs() <= 1e-10 * (1.0 + lhs.abs()));
+    let plane = g.out_h * g.out_w;
+    for o in 0..g.c_out {
+        let s: f64 = (0..g.n)
+            .map(|b| gy[(b * g.c_out + o) * plane..][..plane].iter().sum::<f64>())
+            .sum();
+        prop_assert!((gb[o] - s).abs() < 1e-12);
+    }
+    // Parallel twins: bit-identical.
+    let mut gx_par = vec![f64::NAN; x.len()];
+    conv2d_backward_input_par(&g, &gy, &w, &mut gx_par).unwrap();
+    prop_assert_eq!(&gx_par, &gx);
+    let mut gw_par = vec![f64::NAN; w.len()];
+    let mut gb_par = vec![f64::NAN; g.c_out];
+    conv2d_backward_weight_par(&g, &x, &gy, &mut gw_par, Some(&mut gb_par)).unwrap();
+    prop_assert_eq!(&gw_par, &gw);
+    prop_assert_eq!(&gb_par, &gb);
+    // Direct kernels: the same values up to rounding.
+    let mut ws = vec![f64::NAN; g.direct_workspace_len()];
+    let mut gx_direct = vec![f64::NAN; x.len()];
+    conv2d_backward_input_direct(&g, &gy, &w, &mut gx_direct, &mut ws).unwrap();
+    assert_close(&gx_direct, &gx, 1e-12, "conv2d_backward_input_direct");
+    let mut gw_direct = vec![f64::NAN; w.len()];
+    let mut gb_direct = vec![f64::NAN; g.c_out];
+    conv2d_backward_weight_direct(&g, &x, &gy, &mut gw_direct, Some(&mut gb_direct), &mut ws)
+        .unwrap();
+    assert_close(&gw_direct, &gw, 1e-11, "conv2d_backward_weight_direct");
+    assert_close(
+        &gb_direct,
+        &gb,
+        1e-12,
+        "conv2d_backward_weight_direct (bias)",
+    );
+    Ok(())
+}
+
+/// Central finite differences of `L = sum(gy * conv(x, w, b))` (f64, eps 1e-6)
+/// against the analytic gradients, for every weight and bias entry and up to 24
+/// input entries.
+fn check_gradients_match_finite_differences(case: &ConvCase) -> Result<(), TestCaseError> {
+    let Some(ConvData { g, x, w, b, gy }) = conv_data(case) else {
+        return Ok(());
+    };
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&direct_conv(&g, x, w, Some(b)), &gy);
+    let eps = 1e-6;
+    let mut ws = vec![0.0; g.workspace_len()];
+    let mut gx = vec![0.0; x.len()];
+    conv2d_backward_input(&g, &gy, &w, &mut gx, &mut ws).unwrap();
+    let mut gw = vec![0.0; w.len()];
+    let mut gb = vec![0.0; b.len()];
+    conv2d_backward_weight(&g, &x, &gy, &mut gw, Some(&mut gb), &mut ws).unwrap();
+    let check = |analytic: f64, plus: f64, minus: f64, what: &str| {
+        let fd = (plus - minus) / (2.0 * eps);
+        assert!(
+            (analytic - fd).abs() <= 1e-5 + 1e-3 * fd.abs(),
+            "{what}: {analytic} vs {fd}"
+        );
+    };
+    for i in 0..w.len() {
+        let (mut wp, mut wm) = (w.clone(), w.clone());
+        wp[i] += eps;
+        wm[i] -= eps;
+        check(gw[i], loss(&x, &wp, &b), loss(&x, &wm, &b), "dW");
+    }
+    for i in 0..b.len() {
+        let (mut bp, mut bm) = (b.clone(), b.clone());
+        bp[i] += eps;
+        bm[i] -= eps;
+        check(gb[i], loss(&x, &w, &bp), loss(&x, &w, &bm), "dbias");
+    }
+    let step = x.len().div_ceil(24);
+    for i in (0..x.len()).step_by(step) {
+        let (mut xp, mut xm) = (x.clone(), x.clone());
+        xp[i] += eps;
+        xm[i] -= eps;
+        check(gx[i], loss(&xp, &w, &b), loss(&xm, &w, &b), "dX");
+    }
+    Ok(())
+}
+
+/// The per-group blocks of a grouped case: group `k`'s input channels of every
+/// image, its weight rows, bias entries and output channels of every image.
+struct Groups {
+    groups: usize,
+    /// The one-group geometry of a single group.
+    sub: Conv2dGeometry,
+}
+
+impl Groups {
+    fn of(g: &Conv2dGeometry) -> Self {
+        let groups = g.params.groups;
+        let [n, c_in, h, w] = [g.n, g.c_in / groups, g.h, g.w];
+        let weight = [g.c_out / groups, c_in, g.kh, g.kw];
+        let params = Conv2dParams {
+            groups: 1,
+            ..g.params
+        };
+        let sub = Conv2dGeometry::new(Shape::from([n, c_in, h, w]), Shape::from(weight), params);
+        Groups {
+            groups,
+            sub: sub.unwrap(),
+        }
+    }
+
+    /// Group `k`'s part of a batch whose images hold `per_image` elements per group.
+    fn take(&self, v: &[f64], k: usize, per_image: usize) -> Vec<f64> {
+        let images = v.chunks_exact(per_image * self.groups);
+        images
+            .flat_map(|im| im[k * per_image..][..per_image].to_vec())
+            .collect()
+    }
+
+    /// Writes group `k`'s part back (the inverse of [`Groups::take`]).
+    fn put(&self, v: &mut [f64], k: usize, per_image: usize, part: &[f64]) {
+        let images = v.chunks_exact_mut(per_image * self.groups);
+        for (im, src) in images.zip(part.chunks_exact(per_image)) {
+            im[k * per_image..][..per_image].copy_from_slice(src);
+        }
+    }
+}
+
+/// A grouped convolution is its groups run apart as one-group convolutions, bit
+/// for bit, in every kernel (serial, parallel and direct; forward and backward):
+/// the grouped kernels do each group's arithmetic exactly as the dense ones do.
+fn check_groups_run_apart(case: &ConvCase) -> Result<(), TestCaseError> {
+    let Some(ConvData { g, x, w, b, gy }) = conv_data(case) else {
+        return Ok(());
+    };
+    let parts = Groups::of(&g);
+    let sub = parts.sub;
+    let (xi, yi) = (sub.c_in * g.h * g.w, sub.c_out * g.out_h * g.out_w);
+    let wi = w.len() / parts.groups;
+    type Forward = fn(&Conv2dGeometry, &[f64], &[f64], Option<&[f64]>, &mut [f64]);
+    type Input = fn(&Conv2dGeometry, &[f64], &[f64], &mut [f64]);
+    type Weight = fn(&Conv2dGeometry, &[f64], &[f64], &mut [f64], &mut [f64]);
+    let kernels: [(&str, Forward, Input, Weight); 3] = [
+        (
+            "serial",
+            |g, x, w, b, y| conv2d(g, x, w, b, y, &mut vec![0.0; g.workspace_len()]).unwrap(),
+            |g, gy, w, gx| {
+                conv2d_backward_input(g, gy, w, gx, &mut vec![0.0; g.workspace_len()]).unwrap()
+            },
+            |g, x, gy, gw, gb| {
+                let ws = &mut vec![0.0; g.workspace_len()];
+                conv2d_backward_weight(g, x, gy, gw, Some(gb), ws).unwrap()
+            },
+        ),
+        (
+            "par",
+            |g, x, w, b, y| conv2d_par(g, x, w, b, y).unwrap(),
+            |g, gy, w, gx| conv2d_backward_input_par(g, gy, w, gx).unwrap(),
+            |g, x, gy, gw, gb| conv2d_backward_weight_par(g, x, gy, gw, Some(gb)).unwrap(),
+        ),
+        (
+            "direct",
+            |g, x, w, b, y| {
+                let ws = &mut vec![0.0; g.direct_workspace_len()];
+                conv2d_direct(g, x, w, b, y, ws).unwrap()
+            },
+            |g, gy, w, gx| {
+                let ws = &mut vec![0.0; g.direct_workspace_len()];
+                conv2d_backward_input_direct(g, gy, w, gx, ws).unwrap()
+            },
+            |g, x, gy, gw, gb| {
+                let ws = &mut vec![0.0; g.direct_workspace_len()];
+                conv2d_backward_weight_direct(g, x, gy, gw, Some(gb), ws).unwrap()
+            },
+        ),
+    ];
+    for (name, forward, input, weight) in kernels {
+        let bias = case.with_bias.then_some(&b[..]);
+        let mut y = vec![f64::NAN; gy.len()];
+        forward(&g, &x, &w, bias, &mut y);
+        let mut gx = vec![f64::NAN; x.len()];
+        input(&g, &gy, &w, &mut gx);
+        let (mut gw, mut gb) = (vec![f64::NAN; w.len()], vec![f64::NAN; g.c_out]);
+        weight(&g, &x, &gy, &mut gw, &mut gb);
+        let (mut y_apart, mut gx_apart) = (vec![f64::NAN; y.len()], vec![f64::NAN; x.len()]);
+        let (mut gw_apart, mut gb_apart) = (vec![f64::NAN; w.len()], vec![f64::NAN; g.c_out]);
+        for k in 0..parts.groups {
+            let (xk, gyk) = (parts.take(&x, k, xi), parts.take(&gy, k, yi));
+            let wk = &w[k * wi..][..wi];
+            let bk = bias.map(|b| &b[k * sub.c_out..][..sub.c_out]);
+            let mut yk = vec![f64::NAN; gyk.len()];
+            forward(&sub, &xk, wk, bk, &mut yk);
+            parts.put(&mut y_apart, k, yi, &yk);
+            let mut gxk = vec![f64::NAN; xk.len()];
+            input(&sub, &gyk, wk, &mut gxk);
+            parts.put(&mut gx_apart, k, xi, &gxk);
+            let gbk = &mut gb_apart[k * sub.c_out..][..sub.c_out];
+            weight(&sub, &xk, &gyk, &mut gw_apart[k * wi..][..wi], gbk);
+        }
+        prop_assert_eq!(&y, &y_apart, "{} forward", name);
+        prop_assert_eq!(&gx, &gx_apart, "{} input gradient", name);
+        prop_assert_eq!(&gw, &gw_apart, "{} weight gradient", name);
+        prop_assert_eq!(&gb, &gb_apart, "{} bias gradient", name);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn conv2d_matches_direct_loops(case in conv_case()) {
-        let Some(ConvData { g, x, w, b, .. }) = conv_data(&case) else { return Ok(()) };
-        let bias = case.with_bias.then_some(&b[..]);
-        let want = direct_conv(&g, &x, &w, bias);
-        let mut y = vec![f64::NAN; want.len()];
-        let mut ws = vec![f64::NAN; g.workspace_len()];
-        conv2d(&g, &x, &w, bias, &mut y, &mut ws).unwrap();
-        assert_close(&y, &want, 1e-12, "conv2d");
-        // The parallel path and the Tensor method give the very same bits.
-        let mut y_par = vec![f64::NAN; want.len()];
-        conv2d_par(&g, &x, &w, bias, &mut y_par).unwrap();
-        prop_assert_eq!(&y_par, &y);
-        let xt = Tensor::from_shape_vec(g.input_shape(), x.clone()).unwrap();
-        let wt = Tensor::from_shape_vec(g.weight_shape(), w.clone()).unwrap();
-        let bt = Tensor::from_slice(&b, &[g.c_out]).unwrap();
-        let yt = xt.conv2d(&wt, case.with_bias.then_some(&bt), case.params).unwrap();
-        prop_assert_eq!(yt.shape(), &g.output_shape());
-        prop_assert_eq!(yt.data(), &y[..]);
+        check_forward_matches_direct_loops(&case)?;
     }
 
-    /// The backward passes are the adjoints of the (bilinear) forward map:
-    /// `<conv(x, w), gy> = <x, dX(gy, w)> = <w, dW(x, gy)>`, and `dbias = sum gy`.
     #[test]
     fn conv2d_backward_is_the_adjoint(case in conv_case()) {
-        let Some(ConvData { g, x, w, gy, .. }) = conv_data(&case) else { return Ok(()) };
-        let y = direct_conv(&g, &x, &w, None);
-        let mut ws = vec![f64::NAN; g.workspace_len()];
-        let mut gx = vec![f64::NAN; x.len()];
-        conv2d_backward_input(&g, &gy, &w, &mut gx, &mut ws).unwrap();
-        let mut gw = vec![f64::NAN; w.len()];
-        let mut gb = vec![f64::NAN; g.c_out];
-        conv2d_backward_weight(&g, &x, &gy, &mut gw, Some(&mut gb), &mut ws).unwrap();
-        let lhs = dot(&y, &gy);
-        prop_assert!((lhs - dot(&x, &gx)).abs() <= 1e-10 * (1.0 + lhs.abs()));
-        prop_assert!((lhs - dot(&w, &gw)).abs() <= 1e-10 * (1.0 + lhs.abs()));
-        let plane = g.out_h * g.out_w;
-        for o in 0..g.c_out {
-            let s: f64 = (0..g.n).map(|b| gy[(b * g.c_out + o) * plane..][..plane].iter().sum::<f64>()).sum();
-            prop_assert!((gb[o] - s).abs() < 1e-12);
-        }
-        // Parallel twins: bit-identical.
-        let mut gx_par = vec![f64::NAN; x.len()];
-        conv2d_backward_input_par(&g, &gy, &w, &mut gx_par).unwrap();
-        prop_assert_eq!(&gx_par, &gx);
-        let mut gw_par = vec![f64::NAN; w.len()];
-        let mut gb_par = vec![f64::NAN; g.c_out];
-        conv2d_backward_weight_par(&g, &x, &gy, &mut gw_par, Some(&mut gb_par)).unwrap();
-        prop_assert_eq!(&gw_par, &gw);
-        prop_assert_eq!(&gb_par, &gb);
+        check_backward_is_the_adjoint(&case)?;
+    }
+
+    #[test]
+    fn grouped_conv2d_matches_direct_loops(case in grouped_conv_case()) {
+        check_forward_matches_direct_loops(&case)?;
+    }
+
+    #[test]
+    fn grouped_conv2d_backward_is_the_adjoint(case in grouped_conv_case()) {
+        check_backward_is_the_adjoint(&case)?;
+    }
+
+    #[test]
+    fn grouped_conv2d_is_its_groups_run_apart(case in grouped_conv_case()) {
+        check_groups_run_apart(&case)?;
     }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Central finite differences of `L = sum(gy * conv(x, w, b))` (f64, eps 1e-6)
-    /// against the analytic gradients, for every weight and bias entry and up to 24
-    /// input entries.
     #[test]
     fn conv2d_gradients_match_finite_differences(case in conv_case()) {
-        let Some(ConvData { g, x, w, b, gy }) = conv_data(&case) else { return Ok(()) };
-        let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&direct_conv(&g, x, w, Some(b)), &gy);
-        let eps = 1e-6;
-        let mut ws = vec![0.0; g.workspace_len()];
-        let mut gx = vec![0.0; x.len()];
-        conv2d_backward_input(&g, &gy, &w, &mut gx, &mut ws).unwrap();
-        let mut gw = vec![0.0; w.len()];
-        let mut gb = vec![0.0; b.len()];
-        conv2d_backward_weight(&g, &x, &gy, &mut gw, Some(&mut gb), &mut ws).unwrap();
-        let check = |analytic: f64, plus: f64, minus: f64, what: &str| {
-            let fd = (plus - minus) / (2.0 * eps);
-            assert!((analytic - fd).abs() <= 1e-5 + 1e-3 * fd.abs(), "{what}: {analytic} vs {fd}");
-        };
-        for i in 0..w.len() {
-            let (mut wp, mut wm) = (w.clone(), w.clone());
-            wp[i] += eps;
-            wm[i] -= eps;
-            check(gw[i], loss(&x, &wp, &b), loss(&x, &wm, &b), "dW");
-        }
-        for i in 0..b.len() {
-            let (mut bp, mut bm) = (b.clone(), b.clone());
-            bp[i] += eps;
-            bm[i] -= eps;
-            check(gb[i], loss(&x, &w, &bp), loss(&x, &w, &bm), "dbias");
-        }
-        let step = x.len().div_ceil(24);
-        for i in (0..x.len()).step_by(step) {
-            let (mut xp, mut xm) = (x.clone(), x.clone());
-            xp[i] += eps;
-            xm[i] -= eps;
-            check(gx[i], loss(&xp, &w, &b), loss(&xm, &w, &b), "dX");
-        }
+        check_gradients_match_finite_differences(&case)?;
+    }
+
+    #[test]
+    fn grouped_conv2d_gradients_match_finite_differences(case in grouped_conv_case()) {
+        check_gradients_match_finite_differences(&case)?;
     }
 }
 
@@ -586,6 +833,14 @@ fn conv_params_validate_names_the_parameter() {
             .to_string(),
         "Conv2dParams: invalid dilation = 0, valid range: >= 1"
     );
+    assert_eq!(
+        Conv2dParams::default()
+            .with_groups(0)
+            .validate()
+            .unwrap_err()
+            .to_string(),
+        "Conv2dParams: invalid groups = 0, valid range: >= 1"
+    );
 }
 
 #[test]
@@ -628,6 +883,44 @@ fn conv_geometry_errors_name_op_and_shapes() {
         err(&[1, 3, 8, 8], &[4, 3, 3, 3], p.with_stride(0, 1)),
         "Conv2dParams: invalid stride = 0, valid range: >= 1"
     );
+}
+
+#[test]
+fn grouped_conv_geometry_errors_name_op_and_shapes() {
+    let err = |i: &[usize], w: &[usize], groups: usize| {
+        let p = Conv2dParams::default().with_groups(groups);
+        Conv2dGeometry::new(Shape::new(i).unwrap(), Shape::new(w).unwrap(), p)
+            .unwrap_err()
+            .to_string()
+    };
+    // 6 input channels in 2 groups: weight dim 1 must be 3.
+    assert_eq!(
+        err(&[1, 6, 8, 8], &[4, 6, 3, 3], 2),
+        "conv2d: shapes [1, 6, 8, 8] and [4, 6, 3, 3] are incompatible \
+         (input channels (dim 1) must equal weight dim 1 times groups)"
+    );
+    // 3 input channels do not split into 2 groups.
+    assert!(err(&[1, 3, 8, 8], &[4, 1, 3, 3], 2).contains("weight dim 1 times groups"));
+    // 5 output channels do not split into 2 groups.
+    assert_eq!(
+        err(&[1, 6, 8, 8], &[5, 3, 3, 3], 2),
+        "conv2d: shapes [1, 6, 8, 8] and [5, 3, 3, 3] are incompatible \
+         (output channels (weight dim 0) must be a multiple of groups)"
+    );
+    assert_eq!(
+        err(&[1, 6, 8, 8], &[6, 3, 3, 3], 0),
+        "Conv2dParams: invalid groups = 0, valid range: >= 1"
+    );
+    // Depthwise with multiplier 2: weight [2 * c_in, 1, kh, kw], as PyTorch.
+    let g = Conv2dGeometry::new(
+        Shape::from([2, 3, 8, 8]),
+        Shape::from([6, 1, 3, 3]),
+        Conv2dParams::default().with_groups(3),
+    )
+    .unwrap();
+    assert_eq!(g.weight_shape().dims(), &[6, 1, 3, 3]);
+    assert_eq!(g.output_shape().dims(), &[2, 6, 6, 6]);
+    assert_eq!((g.col_rows(), g.group_col_rows()), (27, 9));
 }
 
 #[test]
@@ -745,6 +1038,79 @@ fn empty_batch_is_fine() {
     gw.fill(f32::NAN);
     conv2d_backward_weight_par(&g, &[], &[], &mut gw, None).unwrap();
     assert_eq!(gw, vec![0.0; 54]);
+}
+
+#[test]
+fn empty_batch_is_fine_with_groups() {
+    // Depthwise, 2 channels, multiplier 2: weight [4, 1, 3, 3].
+    let g = Conv2dGeometry::new(
+        Shape::from([0, 2, 4, 4]),
+        Shape::from([4, 1, 3, 3]),
+        Conv2dParams::default().with_groups(2),
+    )
+    .unwrap();
+    let mut gw = vec![f32::NAN; 36];
+    let mut ws = vec![0.0f32; g.direct_workspace_len()];
+    conv2d(&g, &[], &[0.0; 36], None, &mut [], &mut ws).unwrap();
+    conv2d_direct(&g, &[], &[0.0; 36], None, &mut [], &mut ws).unwrap();
+    conv2d_backward_weight(&g, &[], &[], &mut gw, None, &mut ws).unwrap();
+    assert_eq!(gw, vec![0.0; 36]);
+    gw.fill(f32::NAN);
+    conv2d_backward_weight_par(&g, &[], &[], &mut gw, None).unwrap();
+    assert_eq!(gw, vec![0.0; 36]);
+    gw.fill(f32::NAN);
+    conv2d_backward_weight_direct(&g, &[], &[], &mut gw, None, &mut ws).unwrap();
+    assert_eq!(gw, vec![0.0; 36]);
+}
+
+/// The f32 direct kernels (AVX-512 intrinsics where the CPU has them, the
+/// channels-in-lanes forward kernel for 16 channels per group) on grouped and
+/// depthwise geometries, against the definition and the f64 im2col kernels.
+#[test]
+fn grouped_direct_kernels_f32_match_the_definition() {
+    let wide = |v: &[f32]| v.iter().map(|&t| t as f64).collect::<Vec<_>>();
+    let cases = [
+        // 2 groups of 2 -> 16 channels.
+        ([2, 4, 9, 11], [32, 2, 3, 3], 1, 2),
+        // Depthwise 3x3 (MobileNet's), multiplier 1.
+        ([3, 8, 10, 10], [8, 1, 3, 3], 1, 8),
+        // Depthwise 5x5, multiplier 2.
+        ([2, 6, 7, 7], [12, 1, 5, 5], 2, 6),
+        // 2 groups of 3 -> 8, no padding.
+        ([1, 6, 14, 14], [16, 3, 5, 5], 0, 2),
+    ];
+    let mut rng = Rng::seed_from_u64(17);
+    for (input, weight, pad, groups) in cases {
+        let params = Conv2dParams::default()
+            .with_padding(pad, pad)
+            .with_groups(groups);
+        let g = Conv2dGeometry::new(Shape::from(input), Shape::from(weight), params).unwrap();
+        assert!(g.is_direct());
+        let x = random_vec::<f32>(g.input_shape().numel(), &mut rng);
+        let w = random_vec::<f32>(g.weight_shape().numel(), &mut rng);
+        let b = random_vec::<f32>(g.c_out, &mut rng);
+        let gy = random_vec::<f32>(g.output_shape().numel(), &mut rng);
+        let mut ws = vec![f32::NAN; g.direct_workspace_len()];
+        let mut y = vec![f32::NAN; gy.len()];
+        conv2d_direct(&g, &x, &w, Some(&b), &mut y, &mut ws).unwrap();
+        let want = direct_conv(&g, &wide(&x), &wide(&w), Some(&wide(&b)));
+        assert_close(&wide(&y), &want, 1e-5, "forward f32");
+
+        let mut ws64 = vec![0.0; g.workspace_len()];
+        let mut gx = vec![f32::NAN; x.len()];
+        conv2d_backward_input_direct(&g, &gy, &w, &mut gx, &mut ws).unwrap();
+        let mut gx64 = vec![f64::NAN; x.len()];
+        conv2d_backward_input(&g, &wide(&gy), &wide(&w), &mut gx64, &mut ws64).unwrap();
+        assert_close(&wide(&gx), &gx64, 1e-5, "input gradient f32");
+
+        let (mut gw, mut gb) = (vec![f32::NAN; w.len()], vec![f32::NAN; g.c_out]);
+        conv2d_backward_weight_direct(&g, &x, &gy, &mut gw, Some(&mut gb), &mut ws).unwrap();
+        let (mut gw64, mut gb64) = (vec![f64::NAN; w.len()], vec![f64::NAN; g.c_out]);
+        let (x64, gy64) = (wide(&x), wide(&gy));
+        conv2d_backward_weight(&g, &x64, &gy64, &mut gw64, Some(&mut gb64), &mut ws64).unwrap();
+        assert_close(&wide(&gw), &gw64, 1e-4, "weight gradient f32");
+        assert_close(&wide(&gb), &gb64, 1e-4, "bias gradient f32");
+    }
 }
 
 // ---------------------------------------------------------------------------------

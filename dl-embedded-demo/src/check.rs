@@ -1,19 +1,63 @@
-//! Checks shared by the binaries: classifying the held-out digits with the flash
-//! model, and comparing predictions with the labels and with the desktop's.
+//! Checks shared by the binaries: running a model on every held-out sample under the
+//! instruction counter, and comparing its predictions with the labels, with the
+//! desktop's predictions and with the host's int8 output bytes.
 
-use crate::data::{self, CLASSES, N_TEST, PIXELS};
-use crate::mlp::{self, HIDDEN};
-use crate::percent;
+use crate::data::{self, N_TEST};
+use crate::engine::{argmax, log_error};
+use crate::icount::{self, Ticks};
+use crate::{exit, percent, stack};
+use dl_deploy::{Error, Program};
 
-/// Predicted class of held-out sample `i` by the flash model; every buffer is on the
-/// stack, the weights are read in place.
-#[inline(never)]
-pub fn classify_flash(i: usize) -> dl_core::Result<u8> {
-    let mut x = [0.0f32; PIXELS];
-    let (mut hidden, mut logits) = ([0.0f32; HIDDEN], [0.0f32; CLASSES]);
-    data::scaled_image(&data::TEST_X, i, &mut x);
-    mlp::DIGITS.logits(&x, &mut hidden, &mut logits)?;
-    Ok(mlp::argmax(&logits) as u8)
+/// Runs `infer(i)` for `i` in `0..n` and returns the ticks the whole loop took; logs
+/// the error and exits with failure if one inference fails.
+pub fn timed(ticks: &Ticks, n: usize, mut infer: impl FnMut(usize) -> Result<(), Error>) -> u32 {
+    let start = ticks.now();
+    for i in 0..n {
+        if let Err(e) = infer(i) {
+            log_error("inference", &e);
+            exit(false)
+        }
+    }
+    ticks.since(start)
+}
+
+/// Logs instructions per inference (over `n` inferences that took `elapsed` ticks)
+/// and the stack high-water mark.
+pub fn report_cost(ticks: &Ticks, elapsed: u32, n: usize) {
+    let calibration = icount::calibrate(ticks);
+    defmt::info!(
+        "instructions per inference: {=u64} (calibration: {=u32} instructions = {=u32} {=str} ticks)",
+        icount::instructions(elapsed, calibration) / n as u64,
+        2 * icount::CALIBRATION_LOOPS,
+        calibration,
+        icount::CLOCK
+    );
+    defmt::info!(
+        "stack high-water: {=usize} B of {=usize} B",
+        stack::high_water(),
+        stack::capacity()
+    );
+}
+
+/// Writes held-out digit `i`, scaled as on the desktop (`pixel / 16`, exact in f32),
+/// into the model's input in the arena and runs the model.
+pub fn run_digit<const OPS: u32>(
+    model: &Program<'_, OPS>,
+    arena: &mut [u8],
+    i: usize,
+) -> Result<(), Error> {
+    data::scaled_image(&data::TEST_X, i, model.input_mut::<f32>(arena)?);
+    model.invoke(arena)
+}
+
+/// The f32 model's predicted class for held-out digit `i`.
+pub fn classify_digit<const OPS: u32>(
+    model: &Program<'_, OPS>,
+    arena: &mut [u8],
+    i: usize,
+) -> Result<u8, Error> {
+    run_digit(model, arena, i)?;
+    Ok(argmax(model.output_ref::<f32>(arena)?) as u8)
 }
 
 /// Logs `path`'s accuracy on the held-out digits and how many of its predictions

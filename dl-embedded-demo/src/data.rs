@@ -34,6 +34,10 @@ pub static TEST_Y: [u8; N_TEST] = *model_file!("test_y.bin");
 /// What the desktop model predicted for each held-out image.
 #[link_section = ".samples.test_pred"]
 pub static DESKTOP_PRED: [u8; N_TEST] = *model_file!("test_pred.bin");
+/// The host engine's int8 logits of the int8 digits MLP for each held-out image,
+/// `N_TEST` rows of `CLASSES` bytes: the device must reproduce them exactly.
+#[link_section = ".samples.mlp_int8_out"]
+pub static MLP_INT8_OUT: [u8; N_TEST * CLASSES] = *model_file!("digits_mlp_int8_out.bin");
 /// Training images for on-device training, `N_TRAIN` rows of `PIXELS` bytes.
 #[link_section = ".samples.train_x"]
 pub static TRAIN_X: [u8; N_TRAIN * PIXELS] = *model_file!("train_x.bin");

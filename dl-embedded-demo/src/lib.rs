@@ -1,16 +1,20 @@
 //! # dl-embedded-demo
 //!
-//! Firmware for a Cortex-M4F (`thumbv7em-none-eabihf`) that runs the library on a
-//! microcontroller: under QEMU (`mps2-an386`) or on a real board with another memory
-//! map (`boards/*.x`). Laid out as knurling's app-template: this library holds what
-//! every binary shares (the defmt logger, the panic and HardFault handlers, [`exit`]),
-//! and each binary is one short `main`:
+//! Firmware that runs the library on a microcontroller, built for three cores, each
+//! under the QEMU machine that models a board with it: a Cortex-M4F
+//! (`thumbv7em-none-eabihf`, `mps2-an386`), a Cortex-M3 (`thumbv7m-none-eabi`,
+//! `mps2-an385`) and a Cortex-M0 (`thumbv6m-none-eabi`, `microbit`: an nRF51822), or
+//! on a real board with another memory map (`boards/*.x`; build.rs picks one per
+//! target and sets `cfg(board = "...")`). Laid out as knurling's app-template: this
+//! library holds what every binary shares (the defmt logger, the panic and HardFault
+//! handlers, [`exit`]), and each binary is one short `main`:
 //!
-//! - `infer` (no heap: built without the `heap` feature, nothing links `alloc`):
-//!   classifies the held-out digits with the desktop-trained MLP straight from flash
-//!   ([`mlp`]), checks every prediction against the desktop's, and reports
+//! - `infer` (no heap: built without the `heap` feature, nothing links `alloc`; every
+//!   core): classifies the held-out digits with the desktop-trained MLP straight from
+//!   flash ([`mlp`]), checks every prediction against the desktop's, and reports
 //!   instructions per inference ([`icount`]) and the stack high-water mark ([`stack`]).
-//! - `demo` (feature `heap`): the same, plus loading the safetensors checkpoint through
+//! - `demo` (feature `heap`; the Cortex-M4F only, its 48 KiB heap is more RAM than
+//!   the micro:bit has): the same, plus loading the safetensors checkpoint through
 //!   `dl_layers::checkpoint`, training a small MLP on the device ([`train`]), and the
 //!   peak heap use ([`heap`]).
 //!
@@ -23,10 +27,10 @@ extern crate alloc;
 
 pub mod check;
 pub mod data;
+pub mod engine;
 #[cfg(feature = "heap")]
 pub mod heap;
 pub mod icount;
-pub mod mlp;
 pub mod stack;
 #[cfg(feature = "heap")]
 pub mod train;

@@ -111,7 +111,7 @@ pub fn predict_test(model: &dyn Module<f32>, batch: usize, preds: &mut [u8]) -> 
             .iter_mut()
             .zip(g.value(logits)?.data().chunks_exact(data::CLASSES))
         {
-            *o = crate::mlp::argmax(row) as u8;
+            *o = crate::engine::argmax(row) as u8;
         }
         tape = g.into_tape();
     }

@@ -1,5 +1,5 @@
-//! Activation functions as layers: sigmoid, tanh, ReLU, leaky ReLU, identity (linear),
-//! GELU, SiLU, and softmax / log-softmax over the last axis for outputs.
+//! Activation functions as layers: sigmoid, tanh, ReLU, ReLU6, leaky ReLU, identity
+//! (linear), GELU, SiLU, and softmax / log-softmax over the last axis for outputs.
 
 use crate::error::Result;
 use crate::module::{infer_on_graph, Ctx, Entry, EntryMut, Module, Path};
@@ -16,6 +16,8 @@ pub enum Activation {
     Tanh,
     /// `max(0, x)`.
     Relu,
+    /// `min(max(0, x), 6)` (MobileNet's); gradient 1 strictly inside `(0, 6)`, else 0.
+    Relu6,
     /// `x` if `x > 0`, else `slope * x`.
     LeakyRelu(f64),
     /// `x` (a linear output).
@@ -42,6 +44,7 @@ impl Activation {
             Activation::Sigmoid => Unary::Sigmoid,
             Activation::Tanh => Unary::Tanh,
             Activation::Relu => Unary::Relu,
+            Activation::Relu6 => Unary::Relu6,
             Activation::LeakyRelu(s) => Unary::LeakyRelu(s),
             Activation::Identity => Unary::Identity,
             Activation::Gelu => Unary::Gelu,
@@ -70,6 +73,29 @@ impl<T: Scalar> Module<T> for Activation {
             }
             _ => infer_on_graph(self, x, out),
         }
+    }
+
+    fn lower(
+        &self,
+        g: &mut dl_deploy::Graph,
+        x: dl_deploy::TensorId,
+    ) -> dl_deploy::Result<dl_deploy::TensorId> {
+        use dl_deploy::Unary as U;
+        let f = match *self {
+            Activation::Identity => return Ok(x),
+            Activation::Softmax => return g.softmax(x),
+            Activation::Relu => U::Relu,
+            Activation::Relu6 => U::Relu6,
+            Activation::LeakyRelu(s) => U::LeakyRelu(s as f32),
+            Activation::Sigmoid => U::Sigmoid,
+            Activation::Tanh => U::Tanh,
+            Activation::Gelu | Activation::Silu | Activation::LogSoftmax => {
+                return Err(crate::export::unsupported::<Self>(
+                    "GELU, SiLU and log-softmax have no deployable kernel (ReLU, ReLU6, leaky ReLU, sigmoid, tanh and softmax do)",
+                ))
+            }
+        };
+        g.unary(x, f)
     }
 
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}
@@ -101,6 +127,14 @@ impl<T: Scalar> Module<T> for Flatten {
         out.resize_to(Shape::new(&[n, rest])?);
         out.data_mut().copy_from_slice(x.data());
         Ok(())
+    }
+
+    fn lower(
+        &self,
+        g: &mut dl_deploy::Graph,
+        x: dl_deploy::TensorId,
+    ) -> dl_deploy::Result<dl_deploy::TensorId> {
+        g.flatten(x)
     }
 
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}

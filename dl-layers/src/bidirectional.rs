@@ -24,6 +24,7 @@ use crate::module::{Ctx, Entry, EntryMut, Module, Path};
 use crate::rnn::{SeqOptions, SeqOutput, SequenceLayer};
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::Scalar;
+use dl_deploy::{DType, Graph as DeployGraph, Result as DeployResult, TensorId};
 
 /// A forward and a backward copy of a sequence layer (see the module doc).
 #[derive(Clone, Debug)]
@@ -80,6 +81,19 @@ impl<T: Scalar, L: SequenceLayer<T>> SequenceLayer<T> for Bidirectional<L> {
     fn output_size(&self) -> usize {
         self.forward.output_size() + self.backward.output_size()
     }
+
+    fn lower_into(
+        &self,
+        g: &mut DeployGraph,
+        x: TensorId,
+        reverse: bool,
+        y: TensorId,
+        col: usize,
+    ) -> DeployResult<()> {
+        self.forward.lower_into(g, x, reverse, y, col)?;
+        self.backward
+            .lower_into(g, x, !reverse, y, col + self.forward.output_size())
+    }
 }
 
 impl<T: Scalar, L: ParamSet<T>> ParamSet<T> for Bidirectional<L> {
@@ -93,6 +107,22 @@ impl<T: Scalar, L: SequenceLayer<T>> Module<T> for Bidirectional<L> {
     /// `[B, T, F] -> [B, T, 2H]`.
     fn forward<'p>(&'p self, g: &mut Graph<'p, T>, x: Var, _ctx: &mut Ctx) -> Result<Var> {
         Ok(self.run(g, x, &SeqOptions::default())?.output)
+    }
+
+    /// `[B, T, F] -> [B, T, 2H]`: the forward half writes columns `0..H` of one
+    /// output tensor, the backward half (stepping from the last step) columns
+    /// `H..2H`; no concatenation op runs.
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        let &[n, t, _] = g.tensors[x].dims.as_slice() else {
+            return Err(dl_deploy::Error::Graph {
+                op: "Bidirectional",
+                why: "needs a sequence input [n, t, features]",
+            });
+        };
+        let y = g.tensor(alloc::vec![n, t, self.output_size()], DType::F32);
+        self.lower_into(g, x, false, y, 0)?;
+        g.set_output(y)?;
+        Ok(y)
     }
 
     /// Names `forward.*` and `backward.*`.

@@ -5,6 +5,7 @@ use crate::error::{check, Result};
 use crate::module::{Ctx, Entry, EntryMut, Module, Path};
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::Scalar;
+use dl_deploy::{Graph as DeployGraph, Result as DeployResult, TensorId};
 
 /// Dropout with drop probability `p` in `[0, 1)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,6 +36,11 @@ impl<T: Scalar> Module<T> for Dropout {
             return Ok(x);
         }
         Ok(g.dropout(x, self.p, true, &mut ctx.rng)?)
+    }
+
+    /// The identity: deployment runs in evaluation mode.
+    fn lower(&self, _g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        Ok(x)
     }
 
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}

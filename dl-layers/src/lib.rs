@@ -46,6 +46,7 @@ pub mod conv;
 pub mod dropout;
 pub mod embedding;
 pub mod error;
+pub mod export;
 pub mod gru;
 pub mod linear;
 pub mod lstm;

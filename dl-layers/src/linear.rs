@@ -5,6 +5,7 @@ use crate::error::{check, Result};
 use crate::module::{visit_param, visit_param_mut, Ctx, Entry, EntryMut, Module, Path};
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::{init, Rng, Scalar, Tensor};
+use dl_deploy::{Graph as DeployGraph, Result as DeployResult, TensorId};
 
 /// Configuration of a [`Linear`] layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,6 +137,12 @@ impl<T: Scalar> Module<T> for Linear<T> {
     fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
         let bias = self.bias.as_ref().map(|b| b.value());
         Ok(dl_autograd::linear_into(x, self.weight.value(), bias, out)?)
+    }
+
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        let w = crate::export::f32s(self.weight.value());
+        let b = self.bias.as_ref().map(|b| crate::export::f32s(b.value()));
+        g.dense(x, &w, b.as_deref(), self.weight.value().dims()[0])
     }
 
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

@@ -5,6 +5,7 @@ use crate::error::Result;
 use alloc::string::String;
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::{Rng, Scalar, Tensor};
+use dl_deploy::{Graph as DeployGraph, Result as DeployResult, TensorId};
 
 /// Train or eval: dropout and batch norm behave differently (explicit, never global).
 #[derive(Clone, Debug)]
@@ -107,6 +108,16 @@ pub trait Module<T: Scalar = f32>: ParamSet<T> {
     /// layers default to [`infer_on_graph`].
     fn infer(&self, x: &Tensor<T>, out: &mut Tensor<T>) -> Result<()> {
         infer_on_graph(self, x, out)
+    }
+
+    /// Appends this layer, in evaluation mode, to a deployment graph reading `x`, and
+    /// returns the tensor it writes (see [`crate::export`]). Layers without a
+    /// deployable form keep this default, an error naming the layer.
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        let _ = (g, x);
+        Err(crate::export::unsupported::<Self>(
+            "it has no deployable form",
+        ))
     }
 
     /// Calls `f` with the dotted name and value of every parameter and buffer.

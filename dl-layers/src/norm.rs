@@ -9,9 +9,11 @@
 
 use crate::error::{check, Result};
 use crate::module::{visit_param, visit_param_mut, Ctx, Entry, EntryMut, Module, Path};
+use alloc::vec::Vec;
 use core::cell::RefCell;
 use dl_autograd::{Affine, BatchNormMode, Graph, Param, ParamSet, Var};
 use dl_core::{Scalar, Tensor};
+use dl_deploy::{Graph as DeployGraph, Result as DeployResult, TensorId};
 
 /// Batch normalization (1-d for `[N, C]`, 2-d for `[N, C, H, W]`; one layer serves both).
 #[derive(Debug)]
@@ -104,6 +106,29 @@ impl<T: Scalar> Module<T> for BatchNorm<T> {
             }
         }
         Ok(y)
+    }
+
+    /// Folds into the layer before it: `scale = gamma / sqrt(running_var + eps)`,
+    /// `shift = beta - running_mean * scale`, in f64.
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        let (mean, var) = (self.running_mean.borrow(), self.running_var.borrow());
+        let parts = self
+            .gamma
+            .value()
+            .data()
+            .iter()
+            .zip(self.beta.value().data())
+            .zip(mean.data().iter().zip(var.data()));
+        let (scale, shift): (Vec<f32>, Vec<f32>) = parts
+            .map(|((&gm, &bt), (&m, &v))| {
+                let s = gm.to_f64_lossless() / libm::sqrt(v.to_f64_lossless() + self.eps);
+                (
+                    s as f32,
+                    (bt.to_f64_lossless() - m.to_f64_lossless() * s) as f32,
+                )
+            })
+            .unzip();
+        g.batch_norm(x, &scale, &shift)
     }
 
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

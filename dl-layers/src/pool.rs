@@ -7,6 +7,7 @@ use crate::module::{Ctx, Entry, EntryMut, Module, Path};
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::pool::Pool2dParams;
 use dl_core::Scalar;
+use dl_deploy::{Graph as DeployGraph, PoolParams, Result as DeployResult, TensorId};
 
 /// Which pooling.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -52,6 +53,20 @@ impl<T: Scalar> Module<T> for Pool2d {
                 g.mean(flat, 2)?
             }
         })
+    }
+
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        let window = |p: Pool2dParams| PoolParams {
+            kernel: p.kernel,
+            stride: p.stride,
+            padding: p.padding,
+        };
+        match *self {
+            Pool2d::Max(p) => g.max_pool(x, window(p)),
+            // dl-core's average pooling counts padded taps, as torch's default.
+            Pool2d::Avg(p) => g.avg_pool(x, window(p), true),
+            Pool2d::GlobalAvg => g.mean(x),
+        }
     }
 
     fn visit(&self, _path: &mut Path, _f: &mut dyn FnMut(&str, Entry<'_, T>)) {}

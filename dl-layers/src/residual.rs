@@ -9,6 +9,7 @@ use crate::module::{Ctx, Entry, EntryMut, Module, Path};
 use crate::norm::BatchNorm;
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::{Rng, Scalar};
+use dl_deploy::{Graph as DeployGraph, Result as DeployResult, TensorId, Unary};
 
 /// A ResNet basic block (see the module doc).
 #[derive(Debug)]
@@ -81,6 +82,23 @@ impl<T: Scalar> Module<T> for ResidualBlock<T> {
         };
         let y = g.add(h, skip)?;
         Ok(g.relu(y)?)
+    }
+
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        let h = self.conv1.lower(g, x)?;
+        let h = self.bn1.lower(g, h)?;
+        let h = g.unary(h, Unary::Relu)?;
+        let h = self.conv2.lower(g, h)?;
+        let h = self.bn2.lower(g, h)?;
+        let skip = match &self.projection {
+            Some((c, b)) => {
+                let s = c.lower(g, x)?;
+                b.lower(g, s)?
+            }
+            None => x,
+        };
+        let y = g.add(h, skip)?;
+        g.unary(y, Unary::Relu)
     }
 
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

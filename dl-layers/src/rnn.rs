@@ -46,6 +46,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use dl_autograd::{Graph, Param, ParamSet, RecurrentCell, RecurrentInputs, RecurrentSpec, Var};
 use dl_core::{init, Rng, Scalar, Shape, Tensor};
+use dl_deploy::{Graph as DeployGraph, RecurrentLayer, Result as DeployResult, TensorId};
 
 /// The activation of a vanilla RNN cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +93,17 @@ impl CellKind {
             CellKind::Rnn(_) => "RNN",
             CellKind::Lstm => "LSTM",
             CellKind::Gru => "GRU",
+        }
+    }
+
+    /// The deployment engine's cell.
+    fn deployed(self) -> dl_core::recurrent::Cell {
+        use dl_core::recurrent::Cell;
+        match self {
+            CellKind::Rnn(Nonlinearity::Tanh) => Cell::RnnTanh,
+            CellKind::Rnn(Nonlinearity::Relu) => Cell::RnnRelu,
+            CellKind::Lstm => Cell::Lstm,
+            CellKind::Gru => Cell::Gru,
         }
     }
 }
@@ -349,6 +361,26 @@ pub trait SequenceLayer<T: Scalar>: Module<T> {
 
     /// Features per step of the output (`H`).
     fn output_size(&self) -> usize;
+
+    /// Appends this layer, in evaluation mode, to a deployment graph reading
+    /// `x: [B, T, F]` (see [`crate::export`]): its outputs `[B, T, H]` go to columns
+    /// `col..col + H` of the existing tensor `y: [B, T, W]`, stepping from the last
+    /// step to the first when `reverse` (so [`crate::Bidirectional`] lowers both
+    /// halves into one output, with no concatenation). Layers without a deployable
+    /// form keep this default, an error naming the layer.
+    fn lower_into(
+        &self,
+        g: &mut DeployGraph,
+        x: TensorId,
+        reverse: bool,
+        y: TensorId,
+        col: usize,
+    ) -> DeployResult<()> {
+        let _ = (g, x, reverse, y, col);
+        Err(crate::export::unsupported::<Self>(
+            "it has no deployable form",
+        ))
+    }
 }
 
 /// A stack of recurrent layers (RNN, LSTM or GRU); see the module doc.
@@ -430,6 +462,53 @@ impl<T: Scalar> Recurrent<T> {
             let xw = g.linear(x, w.w_ih, w.b_ih)?;
             *s = self.cell_step(g, w, xw, *s)?;
             x = s.h;
+        }
+        Ok(x)
+    }
+
+    /// Many-to-one for deployment: appends the stack to a deployment graph reading
+    /// `x: [B, T, F]` and returns the top layer's final hidden state `[B, H]`, what
+    /// [`SeqOutput::last`] gives (see [`crate::export`]). A model with a head on the
+    /// last state lowers itself with this, then lowers its head.
+    pub fn lower_last(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        self.lower_stack(g, x, false, true, None)
+    }
+
+    /// One `Recurrent(f32)` op per layer, each reading the one below; the top one
+    /// writes the last step only when `last_only`, into `into = (y, col)` if given.
+    fn lower_stack(
+        &self,
+        g: &mut DeployGraph,
+        mut x: TensorId,
+        reverse: bool,
+        last_only: bool,
+        into: Option<(TensorId, usize)>,
+    ) -> DeployResult<TensorId> {
+        use crate::export::f32s;
+        let Some(top) = self.layers.len().checked_sub(1) else {
+            return Err(crate::export::unsupported::<Self>("it has no layers"));
+        };
+        for (li, l) in self.layers.iter().enumerate() {
+            let (w_ih, w_hh) = (f32s(l.weight_ih.value()), f32s(l.weight_hh.value()));
+            let b_ih = l.bias_ih.as_ref().map(|b| f32s(b.value()));
+            let b_hh = l.bias_hh.as_ref().map(|b| f32s(b.value()));
+            let layer = RecurrentLayer {
+                cell: self.kind.deployed(),
+                hidden: self.hidden_size,
+                w_ih: &w_ih,
+                w_hh: &w_hh,
+                b_ih: b_ih.as_deref(),
+                b_hh: b_hh.as_deref(),
+                reverse,
+                last_only: last_only && li == top,
+            };
+            x = match into {
+                Some((y, col)) if li == top => {
+                    g.recurrent_into(x, layer, y, col)?;
+                    y
+                }
+                _ => g.recurrent(x, layer)?,
+            };
         }
         Ok(x)
     }
@@ -587,6 +666,18 @@ impl<T: Scalar> SequenceLayer<T> for Recurrent<T> {
     fn output_size(&self) -> usize {
         self.hidden_size
     }
+
+    fn lower_into(
+        &self,
+        g: &mut DeployGraph,
+        x: TensorId,
+        reverse: bool,
+        y: TensorId,
+        col: usize,
+    ) -> DeployResult<()> {
+        self.lower_stack(g, x, reverse, false, Some((y, col)))
+            .map(|_| ())
+    }
 }
 
 impl<T: Scalar> ParamSet<T> for Recurrent<T> {
@@ -608,6 +699,12 @@ impl<T: Scalar> Module<T> for Recurrent<T> {
     /// Many-to-many: `[B, T, I] -> [B, T, H]` (the last layer's outputs).
     fn forward<'p>(&'p self, g: &mut Graph<'p, T>, x: Var, _ctx: &mut Ctx) -> Result<Var> {
         Ok(self.run(g, x, &SeqOptions::default())?.output)
+    }
+
+    /// One `Recurrent(f32)` op per layer, `[B, T, F] -> [B, T, H]`, in f32 (see
+    /// [`dl_core::recurrent`]; for many-to-one, [`Recurrent::lower_last`]).
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        self.lower_stack(g, x, false, false, None)
     }
 
     /// PyTorch's names: `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, ...

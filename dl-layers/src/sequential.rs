@@ -6,6 +6,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use dl_autograd::{Graph, Param, ParamSet, Var};
 use dl_core::{Scalar, Tensor};
+use dl_deploy::{Graph as DeployGraph, Result as DeployResult, TensorId};
 
 /// A chain of modules.
 ///
@@ -99,6 +100,10 @@ impl<T: Scalar> Module<T> for Sequential<T> {
             }
         }
         Ok(())
+    }
+
+    fn lower(&self, g: &mut DeployGraph, x: TensorId) -> DeployResult<TensorId> {
+        crate::export::lower_all(&self.layers, g, x)
     }
 
     fn visit(&self, path: &mut Path, f: &mut dyn FnMut(&str, Entry<'_, T>)) {

@@ -328,3 +328,43 @@ fn graph_free_inference_names_the_op_and_shapes() {
         "{err}"
     );
 }
+
+/// `Activation::Relu6` clamps to `[0, 6]`, runs its kernel directly in `infer` (bit
+/// for bit the graph's forward, inside a `Sequential` too), and passes the gradient
+/// strictly inside `(0, 6)` only, as PyTorch's `relu6` (0 at both kinks).
+#[test]
+fn relu6_layer_clamps_infers_as_the_graph_and_passes_gradients_inside() {
+    let x = Tensor::from_vec(vec![-2.0f64, 0.0, 0.5, 6.0, 6.5, 3.0], &[2, 3]).unwrap();
+    let y = predict(&Activation::Relu6, &x).unwrap();
+    assert_eq!(y.data(), &[0.0, 0.0, 0.5, 6.0, 6.0, 3.0]);
+    let mut out = Tensor::empty();
+    Activation::Relu6.infer(&x, &mut out).unwrap();
+    assert_eq!(out, eval_forward_f64(&Activation::Relu6, &x));
+
+    let mut rng = Rng::seed_from_u64(23);
+    let model: Sequential<f32> = Sequential::new()
+        .push(LinearConfig::new(5, 16).init(&mut rng).unwrap())
+        .push(Activation::Relu6)
+        .push(LinearConfig::new(16, 3).init(&mut rng).unwrap());
+    let x32 = Tensor::rand_uniform(&[4, 5], -20.0, 20.0, &mut rng).unwrap();
+    let mut out = Tensor::empty();
+    model.infer(&x32, &mut out).unwrap();
+    assert_eq!(out, eval_forward(&model, &x32));
+
+    // d sum(relu6(x)) / dx: 1 for 0.5 and 3, 0 at -2, at the kinks 0 and 6, and at 6.5.
+    let mut g = Graph::new();
+    let xv = g.variable(&x);
+    let y = Activation::Relu6
+        .forward(&mut g, xv, &mut Ctx::train(0))
+        .unwrap();
+    let s = g.sum_all(y).unwrap();
+    g.backward(s).unwrap();
+    assert_eq!(g.grad(xv).unwrap().data(), &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+}
+
+fn eval_forward_f64(model: &dyn Module<f64>, x: &Tensor<f64>) -> Tensor<f64> {
+    let mut g = Graph::new_no_grad();
+    let xv = g.input(x);
+    let y = model.forward(&mut g, xv, &mut Ctx::eval()).unwrap();
+    g.value(y).unwrap().clone()
+}

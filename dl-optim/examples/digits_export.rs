@@ -17,12 +17,20 @@
 //! - `test_x.bin` (`n * 64` pixels 0..=16), `test_y.bin` (`n` labels), `test_pred.bin`
 //!   (`n` desktop predictions, the argmax of the logits of `dl_layers::predict`);
 //! - `train_x.bin`, `train_y.bin`: 20 training samples per class (the first ones of
-//!   the shuffled training split), for the firmware's on-device training.
+//!   the shuffled training split), for the firmware's on-device training;
+//! - `digits_mlp_f32.dlm`: the model as a dl-deploy blob in f32 (what the firmware
+//!   runs from flash), lowered with `dl_layers::export`;
+//! - `digits_mlp_int8.dlm`: the same model quantized to int8 (TensorFlow Lite's spec:
+//!   per-channel symmetric weights, per-tensor activations calibrated on the training
+//!   split), its input still f32 and its output the int8 logits;
+//! - `digits_mlp_int8_out.bin`: the host's int8 logits for every test sample (`n * 10`
+//!   bytes), which the device must reproduce byte for byte.
 
 use dl_core::Rng;
 use dl_data::split::SplitConfig;
 use dl_data::Dataset;
-use dl_layers::{checkpoint, predict, Activation, LinearConfig, Sequential};
+use dl_deploy::{encode, quantize, AlignedBlob, HeapArena, Model, QuantizeConfig};
+use dl_layers::{checkpoint, export, predict, Activation, LinearConfig, Sequential};
 use dl_optim::trainer::{evaluate, fit, LrPolicy, Progress, TrainerConfig};
 use dl_optim::{AdamConfig, CosineDecay};
 use std::path::PathBuf;
@@ -75,7 +83,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: Progress::Quiet,
         ..Default::default()
     };
-    fit(&mut cfg, &mut model, &mut opt, Arc::new(train), Some(&test))?;
+    let train = Arc::new(train);
+    fit(
+        &mut cfg,
+        &mut model,
+        &mut opt,
+        Arc::clone(&train),
+        Some(&test),
+    )?;
     let (_, acc) = evaluate(&model, &test, &[], 256)?;
 
     // Desktop predictions through the library's inference path.
@@ -109,6 +124,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("train_x.bin"), bytes(&subset))?;
     std::fs::write(out_dir.join("train_y.bin"), labels(&subset))?;
 
+    // Deployment: the f32 blob, the int8 blob calibrated on the training inputs, and
+    // the host engine's int8 logits for every test sample.
+    let graph = export::export(&model, &[1, WIDTHS[0]])?;
+    let (f32_blob, _) = encode(&graph)?;
+    let int8 = quantize(&graph, train.features(), QuantizeConfig::default())?;
+    let (int8_blob, plan) = encode(&int8)?;
+    let aligned = AlignedBlob::new(&int8_blob);
+    let engine: Model = Model::from_bytes(aligned.bytes())?;
+    let mut arena = HeapArena::new(plan.arena_len);
+    let mut int8_out = vec![0i8; test.n_samples() * WIDTHS[2]];
+    for (x, y) in test
+        .features()
+        .chunks_exact(WIDTHS[0])
+        .zip(int8_out.chunks_exact_mut(WIDTHS[2]))
+    {
+        engine.run(arena.bytes(), x, y)?;
+    }
+    let same_argmax = int8_out
+        .chunks_exact(WIDTHS[2])
+        .zip(&preds)
+        .filter(|(row, &p)| dl_core::quant::argmax_s8(row) == p as usize)
+        .count();
+    write_atomic(&out_dir.join("digits_mlp_f32.dlm"), &f32_blob)?;
+    write_atomic(&out_dir.join("digits_mlp_int8.dlm"), &int8_blob)?;
+    let out_bytes: Vec<u8> = int8_out.iter().map(|&v| v as u8).collect();
+    write_atomic(&out_dir.join("digits_mlp_int8_out.bin"), &out_bytes)?;
+    println!(
+        "deployment blobs: f32 {} B, int8 {} B ({} parameters; arena {} B); int8 argmax equals f32 on {same_argmax}/{}",
+        f32_blob.len(),
+        int8_blob.len(),
+        graph.num_params(),
+        plan.arena_len,
+        test.n_samples()
+    );
+
     println!(
         "digits MLP {WIDTHS:?}: test accuracy {:.2}% ({correct}/{} by argmax; evaluate: {:.2}%); \
          wrote {} test and {} training samples to {}",
@@ -120,6 +170,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.display()
     );
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place, so a
+/// reader never sees half a file.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Index of the largest logit (the first on ties, as the firmware does).

@@ -1,16 +1,26 @@
-//! The firmware tasks: `qemu` (build `dl-embedded-demo`, run it under QEMU, decode its
-//! defmt log, compare it with the golden logs, check the budget) and `size` (flash
-//! and RAM of the firmware by section, read from the ELF section headers).
+//! The firmware tasks: `qemu` (build every firmware binary for each of its cores, run
+//! it under QEMU, decode its defmt log, compare it with the golden log, check the
+//! budget) and `size` (flash and RAM of every binary on every core in one table:
+//! flash and static RAM from the ELF section headers, the stack from the log).
 //!
 //! The firmware builds from its own directory with its own `.cargo/config.toml`
-//! (target `thumbv7em-none-eabihf`, cortex-m-rt's and defmt's linker scripts), so the
-//! desktop crates' `std` features never unify into it.
+//! (cortex-m-rt's and defmt's linker scripts for every bare-metal target; its
+//! build.rs picks each target's board memory map), so the desktop crates' `std`
+//! features never unify into it.
+//!
+//! Every figure is keyed `<binary>.<core>.<figure>` in `budget.txt`
+//! (`mlp_f32.m0.flash_bytes 20968`); the golden log of a binary on a core is
+//! `golden/<binary>-<core>.out`. Adding a binary is one row of [`BINS`] plus its
+//! golden logs (`cargo xtask qemu --bless` writes them) and budget lines (the task
+//! prints the missing ones).
 //!
 //! Instructions per inference: QEMU runs with `-icount shift=0`, which advances the
-//! virtual clock by exactly 1 ns per guest instruction; the firmware reads SysTick
-//! (clocked from the 25 MHz MPS2 system clock, so one tick per 40 instructions)
-//! around the classification of all held-out digits, calibrates ticks against a loop
-//! of known length (2,000,000 instructions = 50,000 ticks), and logs the quotient.
+//! virtual clock by exactly 1 ns per guest instruction; the firmware reads a timer
+//! QEMU clocks from that virtual time (SysTick on the MPS2 boards, 25 MHz, one tick
+//! per 40 instructions; TIMER0 on the micro:bit's nRF51822, which has no SysTick,
+//! 16 MHz, one tick per 62.5 instructions) around the classification of all held-out
+//! digits, calibrates ticks against a loop of known length (2,000,000 instructions),
+//! and logs the quotient.
 
 use crate::{cargo, display, Result};
 use std::fs;
@@ -21,39 +31,118 @@ use std::time::{Duration, Instant};
 
 /// The firmware crate's directory, relative to the workspace root.
 const FIRMWARE_DIR: &str = "dl-embedded-demo";
-/// Target triple the firmware is built for (its `.cargo/config.toml` sets it too).
-const TARGET: &str = "thumbv7em-none-eabihf";
-/// QEMU's model of an Arm MPS2 board with the AN386 image: a Cortex-M4 with FPU.
-const MACHINE: &str = "mps2-an386";
 /// A run that takes longer than this has hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Allowed growth over a figure in `budget.txt`.
 const BUDGET_SLACK: f64 = 0.10;
-/// Hard limits of the issue: heapless inference build and on-device training.
-const FLASH_LIMIT: u64 = 32 * 1024;
-const RAM_LIMIT: u64 = 8 * 1024;
-const HEAP_LIMIT: u64 = 64 * 1024;
-/// ARMv7-M's default memory map: the SRAM region is 0x2000_0000..0x4000_0000; the
-/// code region (flash) lies below it.
+/// ARMv6-M's and ARMv7-M's default memory map: the SRAM region is
+/// 0x2000_0000..0x4000_0000; the code region (flash) lies below it.
 const SRAM_REGION: std::ops::Range<u64> = 0x2000_0000..0x4000_0000;
 
-/// One firmware binary: its name and the cargo feature arguments it is built with.
+/// A core the firmware runs on, and the QEMU machine that models a board with it
+/// (the firmware's build.rs links that board's memory map for the target; its
+/// `.cargo/config.toml` gives `cargo run` the same QEMU arguments).
+struct Core {
+    /// Short name, in budget keys and golden log names.
+    name: &'static str,
+    /// For people.
+    title: &'static str,
+    target: &'static str,
+    qemu: &'static [&'static str],
+}
+
+/// Cortex-M4F on the MPS2 with the AN386 image (25 MHz, SysTick).
+const M4F: Core = Core {
+    name: "m4f",
+    title: "Cortex-M4F",
+    target: "thumbv7em-none-eabihf",
+    qemu: &["-machine", "mps2-an386", "-cpu", "cortex-m4"],
+};
+/// Cortex-M3 on the MPS2 with the AN385 image (25 MHz, SysTick; no FPU).
+const M3: Core = Core {
+    name: "m3",
+    title: "Cortex-M3",
+    target: "thumbv7m-none-eabi",
+    qemu: &["-machine", "mps2-an385", "-cpu", "cortex-m3"],
+};
+/// Cortex-M0 on the BBC micro:bit's nRF51822 (16 MHz TIMER0; no FPU). The SoC fixes
+/// the core, so no `-cpu`.
+const M0: Core = Core {
+    name: "m0",
+    title: "Cortex-M0",
+    target: "thumbv6m-none-eabi",
+    qemu: &["-machine", "microbit"],
+};
+const ALL_CORES: &[&Core] = &[&M4F, &M3, &M0];
+
+/// Cargo arguments of a binary that must not link `alloc`: without the firmware's
+/// `heap` feature nothing in the build can allocate.
+const HEAPLESS: &[&str] = &["--no-default-features"];
+/// Cargo arguments of a binary with the fixed heap (the default features).
+const WITH_HEAP: &[&str] = &[];
+
+/// What a kind of binary logs beyond its stack, and the issue's hard limits.
+struct Kind {
+    /// (budget figure, the label its number follows in the log).
+    logged: &'static [(&'static str, &'static str)],
+    /// (budget figure, limit no run may exceed).
+    limits: &'static [(&'static str, u64)],
+}
+
+/// Heapless inference from flash: flash <= 32 KiB, RAM <= 8 KiB.
+const INFERENCE: Kind = Kind {
+    logged: &[("instructions_per_inference", "instructions per inference:")],
+    limits: &[("flash_bytes", 32 * 1024), ("ram_bytes", 8 * 1024)],
+};
+/// On-device training: heap arena touched <= 64 KiB.
+const TRAINING: Kind = Kind {
+    logged: &[("training_heap_bytes", "arena touched:")],
+    limits: &[("training_heap_bytes", 64 * 1024)],
+};
+
+/// The figures every run has: flash and RAM from the ELF plus the logged stack.
+const COMMON_FIGURES: [&str; 3] = ["flash_bytes", "ram_bytes", "stack_bytes"];
+
+/// One firmware binary (`src/bin/<name>.rs`): its cargo feature arguments, the cores
+/// it runs on, and what it measures.
 struct Bin {
     name: &'static str,
     features: &'static [&'static str],
+    cores: &'static [&'static Core],
+    kind: &'static Kind,
 }
 
-/// `infer` without the `heap` feature: nothing links `alloc`, which is the proof that
-/// inference needs no heap. `demo` with the default features (the fixed heap).
-const BINS: [Bin; 2] = [
-    Bin {
-        name: "infer",
-        features: &["--no-default-features"],
-    },
-    Bin {
-        name: "demo",
-        features: &[],
-    },
+impl Bin {
+    const fn new(
+        name: &'static str,
+        features: &'static [&'static str],
+        cores: &'static [&'static Core],
+        kind: &'static Kind,
+    ) -> Self {
+        Bin {
+            name,
+            features,
+            cores,
+            kind,
+        }
+    }
+
+    /// The budgeted figures of a run of this binary, in table order.
+    fn figures(&self) -> impl Iterator<Item = &'static str> + '_ {
+        COMMON_FIGURES
+            .into_iter()
+            .chain(self.kind.logged.iter().map(|&(figure, _)| figure))
+    }
+}
+
+/// Every firmware binary, in the order they run. Adding one is a row here, plus its
+/// golden logs and budget lines.
+const BINS: &[Bin] = &[
+    // Nothing links `alloc`: the proof that inference needs no heap.
+    Bin::new("mlp_f32", HEAPLESS, ALL_CORES, &INFERENCE),
+    Bin::new("mlp_int8", HEAPLESS, ALL_CORES, &INFERENCE),
+    // A 48 KiB heap: more RAM than the micro:bit has.
+    Bin::new("demo", WITH_HEAP, &[&M4F], &TRAINING),
 ];
 
 fn firmware_dir() -> PathBuf {
@@ -62,19 +151,26 @@ fn firmware_dir() -> PathBuf {
         .join(FIRMWARE_DIR)
 }
 
-/// The ELF of `bin`, where cargo puts it for the firmware's own build.
-fn elf_path(bin: &str) -> PathBuf {
+/// The ELF of `bin` for `core`, where cargo puts it for the firmware's own build.
+fn elf_path(bin: &Bin, core: &Core) -> PathBuf {
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => PathBuf::from(d),
         None => firmware_dir().join("target"),
     };
-    target_dir.join(TARGET).join("release").join(bin)
+    target_dir.join(core.target).join("release").join(bin.name)
 }
 
-fn build(bin: &Bin) -> Result {
+fn build(bin: &Bin, core: &Core) -> Result {
     let mut cmd = cargo();
     cmd.current_dir(firmware_dir())
-        .args(["build", "--release", "--bin", bin.name])
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            bin.name,
+            "--target",
+            core.target,
+        ])
         .args(bin.features);
     // Warnings fail the task: the firmware must build clean in release.
     let out = output_checked(&mut cmd)?;
@@ -86,8 +182,9 @@ fn build(bin: &Bin) -> Result {
         Ok(())
     } else {
         Err(format!(
-            "building firmware `{}` printed warnings:\n{}",
+            "building firmware `{}` for {} printed warnings:\n{}",
             bin.name,
+            core.target,
             warnings.join("\n")
         ))
     }
@@ -122,11 +219,24 @@ fn require_tool(tool: &str, install: &str) -> Result {
     }
 }
 
-/// Runs `elf` under QEMU with semihosting, pipes its output through defmt-print, and
-/// returns (exit success, decoded log).
-fn run_qemu(elf: &Path) -> Result<(bool, String)> {
+/// Checks for QEMU, defmt-print and every core's rustup target.
+fn require_tools() -> Result {
+    require_tool("qemu-system-arm", "apt-get install qemu-system-arm")?;
+    require_tool(
+        "defmt-print",
+        "cargo install defmt-print --locked --version 1.2.0",
+    )?;
+    for core in ALL_CORES {
+        crate::ensure_target(core.target)?;
+    }
+    Ok(())
+}
+
+/// Runs `elf` under QEMU's model of `core`'s board with semihosting, pipes its output
+/// through defmt-print, and returns (exit success, decoded log).
+fn run_qemu(core: &Core, elf: &Path) -> Result<(bool, String)> {
     let mut qemu = Command::new("qemu-system-arm");
-    qemu.args(["-machine", MACHINE, "-cpu", "cortex-m4"])
+    qemu.args(core.qemu)
         .args(["-nographic", "-monitor", "none", "-serial", "none"])
         .args(["-icount", "shift=0"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
@@ -196,11 +306,17 @@ fn line_matches(golden: &str, actual: &str) -> bool {
     }
 }
 
-/// Compares `log` with the golden file; with `bless`, rewrites the golden file
-/// (keeping each golden line that still matches, so its `{?}` masks survive).
-fn check_golden(name: &str, log: &str, bless: bool) -> Result {
-    let path = firmware_dir().join("golden").join(format!("{name}.out"));
-    let golden = fs::read_to_string(&path).unwrap_or_default();
+/// The golden log of `bin` on `core`.
+fn golden_path(bin: &Bin, core: &Core) -> PathBuf {
+    firmware_dir()
+        .join("golden")
+        .join(format!("{}-{}.out", bin.name, core.name))
+}
+
+/// Compares `log` with the golden file at `path`; with `bless`, rewrites it (keeping
+/// each golden line that still matches, so its `{?}` masks survive).
+fn check_golden(path: &Path, log: &str, bless: bool) -> Result {
+    let golden = fs::read_to_string(path).unwrap_or_default();
     let (g, a): (Vec<&str>, Vec<&str>) = (golden.lines().collect(), log.lines().collect());
     let mismatch = (0..g.len().max(a.len())).find(|&i| match (g.get(i), a.get(i)) {
         (Some(g), Some(a)) => !line_matches(g, a),
@@ -215,7 +331,7 @@ fn check_golden(name: &str, log: &str, bless: bool) -> Result {
             }
             out.push('\n');
         }
-        fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        fs::write(path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("blessed {}", path.display());
         return Ok(());
     }
@@ -247,69 +363,80 @@ fn figure(log: &str, label: &str) -> Result<u64> {
         .ok_or_else(|| format!("the firmware log has no `{label} <number>`"))
 }
 
+/// One binary measured on one core.
+struct Measured {
+    bin: &'static Bin,
+    core: &'static Core,
+    footprint: Footprint,
+    /// Stack high-water from the log.
+    stack: u64,
+    /// `(figure, value)`: the budgeted figures of this run, in a fixed order.
+    figures: Vec<(&'static str, u64)>,
+}
+
+impl Measured {
+    /// Reads the figures of `bin` on `core` from its ELF and its log.
+    fn of(bin: &'static Bin, core: &'static Core, log: &str) -> Result<Self> {
+        let footprint = Footprint::of(&read_sections(&elf_path(bin, core))?);
+        let with_context = |e: String| format!("{} on {}: {e}", bin.name, core.name);
+        let stack = figure(log, "stack high-water:").map_err(with_context)?;
+        // In the order of `bin.figures()`: COMMON_FIGURES, then the logged ones.
+        let mut values = vec![footprint.flash, footprint.static_ram + stack, stack];
+        for &(_, label) in bin.kind.logged {
+            values.push(figure(log, label).map_err(with_context)?);
+        }
+        let figures = bin.figures().zip(values).collect();
+        Ok(Measured {
+            bin,
+            core,
+            footprint,
+            stack,
+            figures,
+        })
+    }
+
+    /// `<binary>.<core>.<figure>`, the key of `figure` in `budget.txt`.
+    fn key(&self, figure: &str) -> String {
+        format!("{}.{}.{figure}", self.bin.name, self.core.name)
+    }
+}
+
+/// Builds and runs every binary on each of its cores; with `golden`, also checks each
+/// log against its golden file (`Some(bless)`). Returns the measurements and the
+/// failed checks (a failed build or a run that cannot start is an error at once).
+fn measure_all(golden: Option<bool>) -> Result<(Vec<Measured>, Vec<String>)> {
+    require_tools()?;
+    let (mut measured, mut failures) = (Vec::new(), Vec::new());
+    for bin in BINS {
+        for &core in bin.cores {
+            build(bin, core)?;
+            let (ok, log) = run_qemu(core, &elf_path(bin, core))?;
+            if !ok {
+                failures.push(format!(
+                    "firmware `{}` exited with failure under QEMU on the {}",
+                    bin.name, core.title
+                ));
+                continue;
+            }
+            if let Some(bless) = golden {
+                if let Err(e) = check_golden(&golden_path(bin, core), &log, bless) {
+                    failures.push(e);
+                    continue;
+                }
+            }
+            measured.push(Measured::of(bin, core, &log)?);
+        }
+    }
+    Ok((measured, failures))
+}
+
 /// `cargo xtask qemu [--bless]`.
 pub fn qemu(args: &[String]) -> Result {
     let bless = args.iter().any(|a| a == "--bless");
-    require_tool("qemu-system-arm", "apt-get install qemu-system-arm")?;
-    require_tool("defmt-print", "cargo install defmt-print")?;
-    crate::ensure_target(TARGET)?;
-    let mut logs = Vec::new();
-    for bin in &BINS {
-        build(bin)?;
-        let (ok, log) = run_qemu(&elf_path(bin.name))?;
-        if !ok {
-            return Err(format!(
-                "firmware `{}` exited with failure under QEMU",
-                bin.name
-            ));
-        }
-        check_golden(bin.name, &log, bless)?;
-        logs.push(log);
-    }
-    let (infer_log, demo_log) = (&logs[0], &logs[1]);
-
-    let sections = read_sections(&elf_path("infer"))?;
-    let fp = Footprint::of(&sections);
-    let stack = figure(infer_log, "stack high-water:")?;
-    let insns = figure(infer_log, "instructions per inference:")?;
-    let heap = figure(demo_log, "arena touched:")?;
-    let ram = fp.static_ram + stack;
-    println!(
-        "\nheapless inference (`infer`, digits MLP 64-32-10, f32), samples excluded:\n  \
-         flash {} B (code + weights), RAM {} B (static {} B + stack {} B), {} instructions per inference\n\
-         on-device training (`demo`): heap arena touched {} B",
-        fp.flash, ram, fp.static_ram, stack, insns, heap
-    );
-    let mut failures = Vec::new();
-    for (what, value, limit) in [
-        ("flash", fp.flash, FLASH_LIMIT),
-        ("RAM", ram, RAM_LIMIT),
-        ("heap", heap, HEAP_LIMIT),
-    ] {
-        if value > limit {
-            failures.push(format!("{what} {value} B is over the limit of {limit} B"));
-        }
-    }
-    let budget = read_budget()?;
-    for (key, value) in [
-        ("flash_bytes", fp.flash),
-        ("ram_bytes", ram),
-        ("instructions_per_inference", insns),
-        ("training_heap_bytes", heap),
-    ] {
-        match budget.iter().find(|(k, _)| k == key) {
-            None => failures.push(format!("budget.txt has no `{key}`")),
-            Some(&(_, committed)) => {
-                let allowed = (committed as f64 * (1.0 + BUDGET_SLACK)).floor() as u64;
-                if value > allowed {
-                    failures.push(format!(
-                        "{key} is {value}, more than 10% over the committed {committed} \
-                         (update dl-embedded-demo/budget.txt if the growth is intended)"
-                    ));
-                }
-            }
-        }
-    }
+    let (measured, mut failures) = measure_all(Some(bless))?;
+    println!();
+    print_table(&measured);
+    failures.extend(check_figures(&measured, &read_budget()?));
     if failures.is_empty() {
         println!("firmware: golden logs match, figures within budget");
         Ok(())
@@ -318,11 +445,105 @@ pub fn qemu(args: &[String]) -> Result {
     }
 }
 
+/// Each run's figures against the issue's limits and the committed budget (at most
+/// [`BUDGET_SLACK`] over it); also flags budget lines that no run measures.
+fn check_figures(measured: &[Measured], budget: &[(String, u64)]) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut missing = Vec::new();
+    for m in measured {
+        for &(figure, limit) in m.bin.kind.limits {
+            let value = m.figures.iter().find(|(f, _)| *f == figure).map(|f| f.1);
+            if let Some(value) = value.filter(|&v| v > limit) {
+                failures.push(format!(
+                    "{} is {value}, over the limit of {limit}",
+                    m.key(figure)
+                ));
+            }
+        }
+        for &(figure, value) in &m.figures {
+            let key = m.key(figure);
+            match budget.iter().find(|(k, _)| *k == key) {
+                None => missing.push(format!("{key} {value}")),
+                Some(&(_, committed)) => {
+                    let allowed = (committed as f64 * (1.0 + BUDGET_SLACK)).floor() as u64;
+                    if value > allowed {
+                        failures.push(format!(
+                            "{key} is {value}, more than 10% over the committed {committed} \
+                             (update dl-embedded-demo/budget.txt if the growth is intended)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        failures.push(format!(
+            "budget.txt has no line for these figures (add them, as measured):\n  {}",
+            missing.join("\n  ")
+        ));
+    }
+    let measured_keys: Vec<String> = measured
+        .iter()
+        .flat_map(|m| m.figures.iter().map(|&(f, _)| m.key(f)))
+        .collect();
+    // A line for a binary or core that no longer runs would never be checked again.
+    let all_ran = measured.len() == BINS.iter().map(|b| b.cores.len()).sum::<usize>();
+    for (key, _) in budget {
+        if all_ran && !measured_keys.contains(key) {
+            failures.push(format!(
+                "budget.txt: `{key}` is not a figure of any binary on any core"
+            ));
+        }
+    }
+    failures
+}
+
+/// One row per binary and core: flash, RAM (static + stack), and what the binary logs.
+fn print_table(measured: &[Measured]) {
+    println!(
+        "{:<8} {:<11} {:>9} {:>10} {:>8} {:>8} {:>9}  other figures",
+        "binary", "core", "flash B", "static B", "stack B", "RAM B", "samples B"
+    );
+    for m in measured {
+        let fp = &m.footprint;
+        let others: Vec<String> = m
+            .bin
+            .kind
+            .logged
+            .iter()
+            .filter_map(|(key, _)| m.figures.iter().find(|(f, _)| f == key))
+            .map(|(f, v)| format!("{f} {v}"))
+            .collect();
+        println!(
+            "{:<8} {:<11} {:>9} {:>10} {:>8} {:>8} {:>9}  {}",
+            m.bin.name,
+            m.core.title,
+            fp.flash,
+            fp.static_ram,
+            m.stack,
+            fp.static_ram + m.stack,
+            fp.samples,
+            others.join(", ")
+        );
+    }
+    println!(
+        "flash: code + constants + weights (+ .data's initial values), without the \
+         embedded samples; RAM: static (.data, .bss) + measured stack high-water"
+    );
+}
+
+/// The `key value` lines of `budget.txt` (`#` starts a comment); a key is
+/// `<binary>.<core>.<figure>`.
 fn read_budget() -> Result<Vec<(String, u64)>> {
     let path = firmware_dir().join("budget.txt");
     let text =
         fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut out = Vec::new();
+    parse_budget(&text).map_err(|(line, e)| format!("{}:{line}: {e}", path.display()))
+}
+
+/// Parses budget lines; an error names the (1-based) line.
+fn parse_budget(text: &str) -> std::result::Result<Vec<(String, u64)>, (usize, String)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
@@ -330,47 +551,58 @@ fn read_budget() -> Result<Vec<(String, u64)>> {
         }
         let mut parts = line.split_whitespace();
         let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(format!(
-                "{}:{}: expected `key value`",
-                path.display(),
-                i + 1
-            ));
+            return Err((i + 1, "expected `<binary>.<core>.<figure> <value>`".into()));
         };
+        if key.split('.').count() != 3 || key.split('.').any(str::is_empty) {
+            return Err((i + 1, format!("`{key}` is not `<binary>.<core>.<figure>`")));
+        }
+        if out.iter().any(|(k, _)| k == key) {
+            return Err((i + 1, format!("`{key}` appears twice")));
+        }
         let value = value
             .parse()
-            .map_err(|_| format!("{}:{}: `{value}` is not a number", path.display(), i + 1))?;
+            .map_err(|_| (i + 1, format!("`{value}` is not a number")))?;
         out.push((key.to_string(), value));
     }
     Ok(out)
 }
 
-/// `cargo xtask size`: builds both binaries and prints their sections.
-pub fn size(_args: &[String]) -> Result {
-    crate::ensure_target(TARGET)?;
-    for bin in &BINS {
-        build(bin)?;
-        let elf = elf_path(bin.name);
-        let sections = read_sections(&elf)?;
-        println!("{} ({}):", bin.name, elf.display());
-        println!(
-            "  {:<16} {:>9} {:>12}  where",
-            "section", "bytes", "address"
-        );
-        for s in sections.iter().filter(|s| s.alloc) {
-            let place = match (s.in_ram(), s.name.as_str()) {
-                (true, ".data") => "RAM (+ its initial values in flash)",
-                (true, _) => "RAM",
-                (false, ".samples") => "flash (embedded data set, not counted)",
-                (false, _) => "flash",
-            };
-            println!("  {:<16} {:>9} {:>#12x}  {place}", s.name, s.size, s.addr);
-        }
-        let fp = Footprint::of(&sections);
-        println!(
-            "  flash (code + weights) {} B, static RAM {} B, samples {} B\n",
-            fp.flash, fp.static_ram, fp.samples
-        );
+/// `cargo xtask size [--sections]`: builds and runs every binary on each of its cores
+/// and prints one table of flash and RAM; `--sections` adds each ELF's sections.
+pub fn size(args: &[String]) -> Result {
+    let sections = args.iter().any(|a| a == "--sections");
+    let (measured, failures) = measure_all(None)?;
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
     }
+    println!();
+    if sections {
+        for m in &measured {
+            print_sections(m.bin, m.core)?;
+        }
+    }
+    print_table(&measured);
+    Ok(())
+}
+
+/// The allocated sections of `bin`'s ELF for `core`, and where each one lives.
+fn print_sections(bin: &Bin, core: &Core) -> Result {
+    let elf = elf_path(bin, core);
+    println!("{} on the {} ({}):", bin.name, core.title, elf.display());
+    println!(
+        "  {:<16} {:>9} {:>12}  where",
+        "section", "bytes", "address"
+    );
+    for s in read_sections(&elf)?.iter().filter(|s| s.alloc) {
+        let place = match (s.in_ram(), s.name.as_str()) {
+            (true, ".data") => "RAM (+ its initial values in flash)",
+            (true, _) => "RAM",
+            (false, ".samples") => "flash (embedded data set, not counted)",
+            (false, _) => "flash",
+        };
+        println!("  {:<16} {:>9} {:>#12x}  {place}", s.name, s.size, s.addr);
+    }
+    println!();
     Ok(())
 }
 
@@ -503,5 +735,88 @@ mod tests {
         let log = "INFO  infer\nINFO  instructions per inference: 10370 (calibration)\n";
         assert_eq!(figure(log, "instructions per inference:"), Ok(10370));
         assert!(figure(log, "heap peak:").is_err());
+    }
+
+    #[test]
+    fn budget_keys_are_binary_core_figure() {
+        let text = "# comment\nmlp_f32.m0.flash_bytes 20968  # why\n\ndemo.m4f.stack_bytes 10248\n";
+        assert_eq!(
+            parse_budget(text),
+            Ok(vec![
+                ("mlp_f32.m0.flash_bytes".to_string(), 20968),
+                ("demo.m4f.stack_bytes".to_string(), 10248)
+            ])
+        );
+        assert_eq!(parse_budget("flash_bytes 1").unwrap_err().0, 1);
+        assert_eq!(parse_budget("a..c 1").unwrap_err().0, 1);
+        assert_eq!(parse_budget("\na.b.c 1 2").unwrap_err().0, 2);
+        assert_eq!(parse_budget("a.b.c x").unwrap_err().0, 1);
+        assert_eq!(parse_budget("a.b.c 1\na.b.c 2").unwrap_err().0, 2);
+    }
+
+    /// A row added to [`BINS`] needs its golden logs and budget lines, and a budget
+    /// line must name a figure some run measures.
+    #[test]
+    fn every_binary_and_core_has_a_golden_log_and_budget_lines() {
+        let budget = read_budget().unwrap();
+        let mut expected = Vec::new();
+        for bin in BINS {
+            for core in bin.cores {
+                let golden = golden_path(bin, core);
+                assert!(golden.exists(), "{} is missing", golden.display());
+                for figure in bin.figures() {
+                    expected.push(format!("{}.{}.{figure}", bin.name, core.name));
+                }
+            }
+        }
+        for key in &expected {
+            assert!(
+                budget.iter().any(|(k, _)| k == key),
+                "budget.txt lacks {key}"
+            );
+        }
+        for (key, _) in &budget {
+            assert!(
+                expected.contains(key),
+                "budget.txt: {key} is measured by no run"
+            );
+        }
+    }
+
+    #[test]
+    fn figures_are_checked_against_limits_and_budget() {
+        let infer = &BINS[0];
+        let run = |flash: u64, insns: u64| Measured {
+            bin: infer,
+            core: &M0,
+            footprint: Footprint {
+                flash,
+                static_ram: 20,
+                samples: 0,
+            },
+            stack: 1000,
+            figures: vec![
+                ("flash_bytes", flash),
+                ("ram_bytes", 1020),
+                ("stack_bytes", 1000),
+                ("instructions_per_inference", insns),
+            ],
+        };
+        let budget: Vec<(String, u64)> = [
+            ("mlp_f32.m0.flash_bytes", 20_000),
+            ("mlp_f32.m0.ram_bytes", 1020),
+            ("mlp_f32.m0.stack_bytes", 1000),
+            ("mlp_f32.m0.instructions_per_inference", 100_000),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        assert!(check_figures(&[run(20_000, 110_000)], &budget).is_empty());
+        let over = check_figures(&[run(20_000, 110_001)], &budget);
+        assert_eq!(over.len(), 1);
+        assert!(over[0].starts_with("mlp_f32.m0.instructions_per_inference is 110001"));
+        // 40 KiB of flash: over the 32 KiB limit and more than 10% over budget.
+        assert_eq!(check_figures(&[run(40_960, 1)], &budget).len(), 2);
+        let missing = check_figures(&[run(20_000, 1)], &budget[1..]);
+        assert!(missing[0].contains("\n  mlp_f32.m0.flash_bytes 20000"));
     }
 }

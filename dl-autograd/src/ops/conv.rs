@@ -33,7 +33,8 @@ fn add_overwritten<T: Scalar>(
 }
 
 impl<T: Scalar> Graph<'_, T> {
-    /// 2-D convolution: input `[N, C_in, H, W]`, weight `[C_out, C_in, kh, kw]`,
+    /// 2-D convolution: input `[N, C_in, H, W]`, weight `[C_out, C_in / groups, kh,
+    /// kw]` (`params.groups` channel groups, as PyTorch's; 1 for a dense convolution),
     /// optional bias `[C_out]`; output `[N, C_out, H_out, W_out]` with
     /// `H_out = (H + 2 pad - dil (kh - 1) - 1) / stride + 1`. Errors name `conv2d`.
     pub fn conv2d(&mut self, x: Var, w: Var, b: Option<Var>, params: Conv2dParams) -> Result<Var> {

@@ -146,6 +146,12 @@ impl<T: Scalar> Graph<'_, T> {
         self.unary(Unary::Relu, x)
     }
 
+    /// `min(max(x, 0), 6)`; the gradient passes only strictly inside `(0, 6)` (as
+    /// PyTorch's `relu6`).
+    pub fn relu6(&mut self, x: Var) -> Result<Var> {
+        self.unary(Unary::Relu6, x)
+    }
+
     /// `x` for `x > 0`, else `slope * x` (finite slope).
     pub fn leaky_relu(&mut self, x: Var, slope: f64) -> Result<Var> {
         self.unary(Unary::LeakyRelu(slope), x)

@@ -7,16 +7,21 @@
 #![no_main]
 
 use dl_core::Rng;
+use dl_deploy::Arena;
 use dl_embedded_demo::data::{self, N_TEST};
+use dl_embedded_demo::engine::models::{DIGITS_MLP_F32, DIGITS_MLP_F32_ARENA};
 use dl_embedded_demo::train::{self, TrainConfig};
-use dl_embedded_demo::{check, exit, heap, mlp, percent, stack};
+use dl_embedded_demo::{check, exit, heap, percent, stack};
 use dl_layers::{checkpoint, Activation, LinearConfig, Module, Sequential};
 
-/// The desktop checkpoint, the same file build.rs baked into `mlp::weights`.
+/// The desktop checkpoint, the model the f32 blob was exported from.
 static CHECKPOINT: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/model/digits_mlp.safetensors"
 ));
+
+/// Hidden width of the desktop's digits MLP (its checkpoint's `0.weight` rows).
+const HIDDEN: usize = 32;
 
 /// Held-out rows per batch when the library's graph runs inference.
 const EVAL_BATCH: usize = 8;
@@ -47,17 +52,19 @@ fn main() -> ! {
         "heap peak while loading and classifying: {=usize} B",
         heap::peak()
     );
+    let model = &DIGITS_MLP_F32;
+    let mut arena = Arena::<DIGITS_MLP_F32_ARENA>::new();
     let mut preds = [0u8; N_TEST];
     for (i, pred) in preds.iter_mut().enumerate() {
-        match check::classify_flash(i) {
+        match check::classify_digit(model, arena.as_mut_slice(), i) {
             Ok(p) => *pred = p,
             Err(e) => {
-                mlp::log_core_error("flash inference", &e);
+                dl_embedded_demo::engine::log_error("flash inference", &e);
                 exit(false)
             }
         }
     }
-    ok &= check::report_vs_desktop("flash (no heap)", &preds);
+    ok &= check::report_vs_desktop("flash engine (no heap)", &preds);
 
     // (3): on-device training.
     heap::reset_peak();
@@ -95,9 +102,9 @@ fn checkpoint_inference() -> dl_optim::Result<bool> {
     // The initial values are overwritten by the checkpoint; the seed is irrelevant.
     let mut rng = Rng::seed_from_u64(0);
     let mut model = Sequential::new()
-        .push(LinearConfig::new(data::PIXELS, mlp::HIDDEN).init(&mut rng)?)
+        .push(LinearConfig::new(data::PIXELS, HIDDEN).init(&mut rng)?)
         .push(Activation::Relu)
-        .push(LinearConfig::new(mlp::HIDDEN, data::CLASSES).init(&mut rng)?);
+        .push(LinearConfig::new(HIDDEN, data::CLASSES).init(&mut rng)?);
     checkpoint::from_bytes(&mut model, CHECKPOINT, "digits_mlp.safetensors")?;
     defmt::info!(
         "checkpoint: {=usize} B of safetensors, {=usize} parameters loaded through dl_layers::checkpoint",

@@ -1,0 +1,141 @@
+//! Conversions between f32 and int8 (TFLM's `QUANTIZE` and `DEQUANTIZE`), table
+//! lookups and argmax.
+
+use super::fixed::{check_len, check_zero_point};
+use crate::error::{Error, Result};
+
+fn check_f32_scale(op: &'static str, scale: f32) -> Result<()> {
+    if scale.is_finite() && scale > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            op,
+            name: "scale",
+            value: f64::from(scale),
+            valid: "finite and > 0",
+        })
+    }
+}
+
+/// `y = clamp(round(x / scale) + zero_point, -128, 127)`, TFLM's
+/// `reference_ops::AffineQuantize` (`kernels/internal/reference/quantize.h`, run by
+/// `micro/kernels/quantize_common.cc` for float input): the division in `f32`
+/// (`val / static_cast<float>(scale)`), `TfLiteRound` = `roundf` (half away from
+/// zero).
+///
+/// Where TFLM's `static_cast<int32_t>` of the rounded float is undefined (NaN,
+/// infinities, beyond `i32`), the cast saturates (NaN to 0), so infinities clamp to
+/// -128/127 and NaN gives the zero point.
+///
+/// Errors: `LengthMismatch`; `InvalidParameter` for a scale that is not finite and
+/// positive or a zero point outside `-128..=127`.
+///
+/// ```
+/// use dl_core::quant::quantize_f32_s8;
+/// let mut y = [0i8; 4];
+/// quantize_f32_s8(&[0.25, -0.25, 100.0, 0.3], 0.5, 1, &mut y).unwrap();
+/// assert_eq!(y, [2, 0, 127, 2]); // 0.5 and -0.5 round away from zero
+/// ```
+pub fn quantize_f32_s8(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) -> Result<()> {
+    const OP: &str = "quantize_f32_s8";
+    check_f32_scale(OP, scale)?;
+    check_zero_point(OP, "zero_point", zero_point)?;
+    check_len(OP, "output", x.len(), y.len())?;
+    for (&v, o) in x.iter().zip(y.iter_mut()) {
+        let q = round_to_i32(v / scale).saturating_add(zero_point);
+        *o = q.clamp(-128, 127) as i8;
+    }
+    Ok(())
+}
+
+/// `roundf(v) as i32` (half away from zero; saturating; NaN to 0) without libm's
+/// `roundf`, a quarter of the instructions on a Cortex-M: `v as i32` truncates (one
+/// `vcvt`), and `v - trunc(v)` is exact (below 2^24 the fraction is representable;
+/// from 2^24 on every f32 is an integer and the difference is 0, or the cast
+/// saturated and the step only saturates further).
+///
+/// On an Arm core without an FPU every float operation is a library call, and
+/// libm's bit-level `roundf` is the cheaper way there.
+#[inline]
+fn round_to_i32(v: f32) -> i32 {
+    if cfg!(all(target_arch = "arm", not(target_abi = "eabihf"))) {
+        return libm::roundf(v) as i32;
+    }
+    let t = v as i32;
+    let frac = v - t as f32;
+    if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// `y = (f32)((double)scale * (x - zero_point))`, TFLM's `reference_ops::Dequantize`
+/// (`kernels/internal/reference/dequantize.h`; the scale is widened to `double`, the
+/// product rounded once to `f32`).
+///
+/// Errors: `LengthMismatch`; `InvalidParameter` for a scale that is not finite and
+/// positive or a zero point outside `-128..=127`.
+///
+/// ```
+/// use dl_core::quant::dequantize_s8_f32;
+/// let mut y = [0.0f32; 2];
+/// dequantize_s8_f32(&[3, -128], 0.5, 1, &mut y).unwrap();
+/// assert_eq!(y, [1.0, -64.5]);
+/// ```
+pub fn dequantize_s8_f32(x: &[i8], scale: f32, zero_point: i32, y: &mut [f32]) -> Result<()> {
+    const OP: &str = "dequantize_s8_f32";
+    check_f32_scale(OP, scale)?;
+    check_zero_point(OP, "zero_point", zero_point)?;
+    check_len(OP, "output", x.len(), y.len())?;
+    let scale = f64::from(scale);
+    for (&v, o) in x.iter().zip(y.iter_mut()) {
+        *o = (scale * f64::from(i32::from(v) - zero_point)) as f32;
+    }
+    Ok(())
+}
+
+/// Element-wise `y[i] = table[x[i] as u8]`: any int8 -> int8 function as a 256-entry
+/// table indexed by the input's bit pattern, as TFLM's `LUTLookup` for int8 (its
+/// `LUTPopulate` fills such tables for LOGISTIC, TANH, HARD_SWISH and friends; the
+/// table is built once, at load time).
+///
+/// Errors: `LengthMismatch` if `x.len() != y.len()`.
+///
+/// ```
+/// use dl_core::quant::lut_s8;
+/// let mut table = [0i8; 256];
+/// for v in -128i32..=127 {
+///     table[v as u8 as usize] = v.max(0) as i8; // ReLU with zero point 0
+/// }
+/// let mut y = [0i8; 3];
+/// lut_s8(&table, &[-5, 0, 7], &mut y).unwrap();
+/// assert_eq!(y, [0, 0, 7]);
+/// ```
+pub fn lut_s8(table: &[i8; 256], x: &[i8], y: &mut [i8]) -> Result<()> {
+    check_len("lut_s8", "output", x.len(), y.len())?;
+    for (&v, o) in x.iter().zip(y.iter_mut()) {
+        *o = table[usize::from(v as u8)];
+    }
+    Ok(())
+}
+
+/// Index of the largest value, the first one on ties (TFLite's `ARG_MAX` keeps the
+/// first maximum too); 0 for an empty slice. On int8 outputs that share one
+/// quantization this is the argmax of the real values.
+///
+/// ```
+/// use dl_core::quant::argmax_s8;
+/// assert_eq!(argmax_s8(&[3, -1, 7, 7, 2]), 2);
+/// ```
+pub fn argmax_s8(x: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,133 @@
+//! Replays the committed fuzz corpora (dl-deploy/fuzz/corpus/<target>/) and the
+//! inputs the fuzzers found (dl-deploy/fuzz/regressions/<target>/) on stable Rust,
+//! through the fuzz targets' own harness (`fuzz/common/harness.rs`): load the bytes
+//! (for `blob_crc` with the CRC patched in); if they load, run the model with an
+//! arena of `arena_len()` bytes and buffers of its types and sizes, within the same
+//! bounds. No input may panic. Also rebuilds the seed blobs (`fuzz/common/seeds.rs`)
+//! and checks that they load, run and together use every op kind.
+
+#[path = "../fuzz/common/harness.rs"]
+mod harness;
+#[path = "../fuzz/common/seeds.rs"]
+mod seeds;
+
+use std::path::{Path, PathBuf};
+
+use harness::Outcome;
+
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut out = Vec::new();
+    for dir in [
+        root.join("corpus").join(target),
+        root.join("regressions").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Counts of what became of the inputs, and the op kinds of those that ran.
+#[derive(Debug, Default)]
+struct Tally {
+    rejected: usize,
+    skipped: usize,
+    ran: usize,
+    run_errors: usize,
+    kinds: u32,
+}
+
+fn replay(target: &str, check: fn(&[u8]) -> Outcome) -> Tally {
+    let files = inputs(target);
+    assert!(
+        files.len() >= 20,
+        "{target}: corpus missing ({} files)",
+        files.len()
+    );
+    let mut t = Tally::default();
+    let mut panicked = Vec::new();
+    for (p, data) in &files {
+        let Ok(outcome) = std::panic::catch_unwind(|| check(data)) else {
+            panicked.push(p.display().to_string());
+            continue;
+        };
+        match outcome {
+            Outcome::Rejected(_) => t.rejected += 1,
+            Outcome::Skipped { .. } => t.skipped += 1,
+            Outcome::Ran { kinds, results } => {
+                t.ran += 1;
+                t.kinds |= kinds;
+                t.run_errors += results.iter().filter(|r| r.is_err()).count();
+            }
+        }
+    }
+    println!("{target}: {} inputs replayed: {t:?}", files.len());
+    assert!(
+        panicked.is_empty(),
+        "{target}: {} of {} inputs panicked (messages above): {panicked:#?}",
+        panicked.len(),
+        files.len()
+    );
+    // A corpus whose blobs no longer load (the format changed) fuzzes nothing past
+    // the header: regenerate the seeds and fuzz again.
+    assert_eq!(
+        t.kinds,
+        dl_deploy::op::ALL,
+        "{target}: the corpus no longer has a loading blob of every op kind; regenerate it \
+         (cargo run --manifest-path dl-deploy/fuzz/Cargo.toml --example gen_corpus)"
+    );
+    t
+}
+
+#[test]
+fn blob_corpus() {
+    replay("blob", harness::check_blob);
+}
+
+#[test]
+fn blob_crc_corpus() {
+    replay("blob_crc", harness::check_blob_crc);
+}
+
+#[test]
+fn seeds_load_run_and_use_every_op_kind() {
+    let seeds = seeds::seeds().unwrap();
+    let total: usize = seeds.iter().map(|(_, b)| b.len()).sum();
+    assert!(total < 64 << 10, "seeds are {total} bytes");
+    let mut kinds = 0;
+    let mut failed = Vec::new();
+    for (name, blob) in &seeds {
+        // The CRC patch leaves a valid blob as it is.
+        assert_eq!(&harness::patch_crc(blob), blob, "{name}");
+        match harness::check_blob(blob) {
+            Outcome::Ran { kinds: k, results } => {
+                kinds |= k;
+                if let Err(e) = results[0] {
+                    failed.push(format!("{name}: {e:?}"));
+                }
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // Exported by dl-deploy itself, loaded, given buffers of the model's types: the
+    // run must succeed.
+    assert!(
+        failed.is_empty(),
+        "seeds that load but do not run: {failed:#?}"
+    );
+    assert_eq!(
+        kinds,
+        dl_deploy::op::ALL,
+        "op kinds the seeds use: {kinds:#x}"
+    );
+}

@@ -1,0 +1,57 @@
+//! The digits MLP quantized to int8 on the desktop (TensorFlow Lite's spec), from
+//! flash through the library's deployment engine, on every held-out digit: its int8
+//! output bytes must equal the host engine's for every sample. No heap.
+#![no_std]
+#![no_main]
+
+use dl_deploy::Arena;
+use dl_embedded_demo::data::{self, CLASSES, N_TEST};
+use dl_embedded_demo::engine::argmax;
+use dl_embedded_demo::engine::models::{DIGITS_MLP_INT8, DIGITS_MLP_INT8_ARENA};
+use dl_embedded_demo::{check, exit, icount, stack};
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    stack::paint();
+    let Some(cp) = cortex_m::Peripherals::take() else {
+        defmt::error!("core peripherals already taken");
+        exit(false)
+    };
+    let ticks = icount::Ticks::start(cp.SYST);
+    let model = &DIGITS_MLP_INT8;
+    let mut arena = Arena::<DIGITS_MLP_INT8_ARENA>::new();
+    defmt::info!(
+        "mlp_int8: int8 digits MLP compiled from its blob, {=usize} ops, arena {=usize} B, no heap",
+        model.ops.len(),
+        model.arena_len
+    );
+    let mut preds = [0u8; N_TEST];
+    let mut differ = 0;
+    let elapsed = check::timed(&ticks, N_TEST, |i| {
+        let arena = arena.as_mut_slice();
+        check::run_digit(model, arena, i)?;
+        let out = model.output_ref::<i8>(arena)?;
+        let host = &data::MLP_INT8_OUT[i * CLASSES..(i + 1) * CLASSES];
+        if out.iter().zip(host).any(|(&a, &b)| a as u8 != b) {
+            differ += 1;
+        }
+        preds[i] = argmax(out) as u8;
+        Ok(())
+    });
+    defmt::info!(
+        "int8 engine: {=usize} of {=usize} outputs differ from the host's int8 bytes",
+        differ,
+        N_TEST
+    );
+    let agree = check::count_equal(&preds, &data::DESKTOP_PRED);
+    let correct = check::count_equal(&preds, &data::TEST_Y);
+    defmt::info!(
+        "int8 engine: {=usize}/{=usize} held-out digits correct; argmax equals the f32 desktop's on {=usize}/{=usize}",
+        correct,
+        N_TEST,
+        agree,
+        N_TEST
+    );
+    check::report_cost(&ticks, elapsed, N_TEST);
+    exit(differ == 0)
+}
