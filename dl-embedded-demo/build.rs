@@ -22,9 +22,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The models the firmware runs: (file in `model/`, Rust name).
-const MODELS: [(&str, &str); 2] = [
+const MODELS: [(&str, &str); 4] = [
     ("digits_mlp_f32.dlm", "DIGITS_MLP_F32"),
     ("digits_mlp_int8.dlm", "DIGITS_MLP_INT8"),
+    ("mnist_cnn_int8.dlm", "MNIST_CNN_INT8"),
+    ("digits_forest.dlm", "DIGITS_FOREST"),
 ];
 
 fn main() {

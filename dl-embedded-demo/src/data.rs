@@ -38,6 +38,24 @@ pub static DESKTOP_PRED: [u8; N_TEST] = *model_file!("test_pred.bin");
 /// `N_TEST` rows of `CLASSES` bytes: the device must reproduce them exactly.
 #[link_section = ".samples.mlp_int8_out"]
 pub static MLP_INT8_OUT: [u8; N_TEST * CLASSES] = *model_file!("digits_mlp_int8_out.bin");
+/// The desktop forest's prediction (class position) for each held-out digit.
+#[link_section = ".samples.forest_pred"]
+pub static FOREST_PRED: [u8; N_TEST] = *model_file!("digits_forest_pred.bin");
+
+/// MNIST test images the CNN classifies on the device.
+pub const N_MNIST: usize = 100;
+/// Pixels of one MNIST image (28 x 28, one channel).
+pub const MNIST_PIXELS: usize = 28 * 28;
+/// The first `N_MNIST` images of the MNIST subset's test split, raw bytes 0..=255.
+#[link_section = ".samples.mnist_x"]
+pub static MNIST_X: [u8; N_MNIST * MNIST_PIXELS] = *model_file!("mnist_cnn_test_x.bin");
+/// Their labels.
+#[link_section = ".samples.mnist_y"]
+pub static MNIST_Y: [u8; N_MNIST] = *model_file!("mnist_cnn_test_y.bin");
+/// The host engine's int8 logits of the CNN for each of them (`N_MNIST` rows of
+/// `CLASSES` bytes).
+#[link_section = ".samples.cnn_int8_out"]
+pub static CNN_INT8_OUT: [u8; N_MNIST * CLASSES] = *model_file!("mnist_cnn_int8_out.bin");
 /// Training images for on-device training, `N_TRAIN` rows of `PIXELS` bytes.
 #[link_section = ".samples.train_x"]
 pub static TRAIN_X: [u8; N_TRAIN * PIXELS] = *model_file!("train_x.bin");

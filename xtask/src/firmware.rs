@@ -94,6 +94,12 @@ const INFERENCE: Kind = Kind {
     logged: &[("instructions_per_inference", "instructions per inference:")],
     limits: &[("flash_bytes", 32 * 1024), ("ram_bytes", 8 * 1024)],
 };
+/// Heapless inference of a larger model: it must fit the smallest board, the
+/// micro:bit's nRF51822 (256 KiB flash, 16 KiB RAM).
+const INFERENCE_LARGE: Kind = Kind {
+    logged: &[("instructions_per_inference", "instructions per inference:")],
+    limits: &[("flash_bytes", 256 * 1024), ("ram_bytes", 16 * 1024)],
+};
 /// On-device training: heap arena touched <= 64 KiB.
 const TRAINING: Kind = Kind {
     logged: &[("training_heap_bytes", "arena touched:")],
@@ -141,6 +147,9 @@ const BINS: &[Bin] = &[
     // Nothing links `alloc`: the proof that inference needs no heap.
     Bin::new("mlp_f32", HEAPLESS, ALL_CORES, &INFERENCE),
     Bin::new("mlp_int8", HEAPLESS, ALL_CORES, &INFERENCE),
+    Bin::new("cnn_int8", HEAPLESS, ALL_CORES, &INFERENCE_LARGE),
+    // The issue runs the forest on the Cortex-M4F.
+    Bin::new("forest", HEAPLESS, &[&M4F], &INFERENCE_LARGE),
     // A 48 KiB heap: more RAM than the micro:bit has.
     Bin::new("demo", WITH_HEAP, &[&M4F], &TRAINING),
 ];
