@@ -31,7 +31,12 @@ fn main() {
         std::process::exit(2);
     }
     let out_dir = args.first().map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dl-embedded-demo/model")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../dl-embedded-demo/model"
+            ))
+        },
         PathBuf::from,
     );
     if let Err(e) = run(&out_dir) {
@@ -50,7 +55,8 @@ fn run(out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     }
     .split_stratified(all.targets())?;
     let (train, test) = (all.subset(&split.train)?, all.subset(&split.test)?);
-    let scaled = |d: &Dataset<f32, usize>| -> Vec<f32> { d.features().iter().map(|v| v / 16.0).collect() };
+    let scaled =
+        |d: &Dataset<f32, usize>| -> Vec<f32> { d.features().iter().map(|v| v / 16.0).collect() };
     let (xtr, xte) = (scaled(&train), scaled(&test));
     let d = train.n_features();
 
@@ -58,9 +64,14 @@ fn run(out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .seed(0)
         .fit(MatRef::new(&xtr, train.n_samples(), d)?, train.targets())?;
     let labels = forest.predict(MatRef::new(&xte, test.n_samples(), d)?)?;
-    let position = |label: usize| forest.classes.iter().position(|&c| c == label).unwrap_or(0) as u8;
+    let position =
+        |label: usize| forest.classes.iter().position(|&c| c == label).unwrap_or(0) as u8;
     let preds: Vec<u8> = labels.iter().map(|&l| position(l)).collect();
-    let correct = labels.iter().zip(test.targets()).filter(|(p, y)| p == y).count();
+    let correct = labels
+        .iter()
+        .zip(test.targets())
+        .filter(|(p, y)| p == y)
+        .count();
 
     // The blob, and the host engine's predictions, which must be predict's.
     let (bytes, plan) = encode(&forest.export()?)?;

@@ -21,7 +21,7 @@ pub const PIXEL_SCALE: f32 = 1.0 / 16.0;
 
 macro_rules! model_file {
     ($name:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/model/", $name))
+        include_bytes!(concat!(env!("DL_MODEL_DIR_RESOLVED"), "/", $name))
     };
 }
 

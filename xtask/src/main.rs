@@ -17,6 +17,8 @@ mod bench;
 mod firmware;
 
 use std::env;
+use std::fs;
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
@@ -39,6 +41,7 @@ const NOSTD_CRATES: &[(&str, &[&str], &[&str])] = &[
     ("dl-optim", &["alloc"], &[CORTEX_M4F]),
     ("dl-data", &["", "alloc"], EMBEDDED_TARGETS),
     ("dl-classic", &["", "alloc"], EMBEDDED_TARGETS),
+    ("dl-deploy", &["", "alloc"], EMBEDDED_TARGETS),
 ];
 
 /// Crates with criterion benches.
@@ -208,22 +211,43 @@ fn demo() -> Result {
         "--",
         "digits",
     ]))?;
-    // 2. Train the small MLP the microcontroller runs, and export its checkpoint,
-    //    held-out samples and desktop predictions into the firmware's model folder.
-    run(cargo().args([
+    // 2. Train the small MLP the microcontroller runs, quantize it to int8 and export
+    //    both as model blobs with the host engine's answers, into a folder of
+    //    target/ (the committed models in dl-embedded-demo/model stay as they are),
+    //    beside copies of the other committed models the firmware carries.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let models = root.join("target").join("demo-model");
+    fs::create_dir_all(&models).map_err(|e| format!("cannot create {}: {e}", models.display()))?;
+    let committed = root.join("dl-embedded-demo").join("model");
+    let entries = fs::read_dir(&committed)
+        .map_err(|e| format!("cannot read {}: {e}", committed.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if let Some(name) = path.file_name() {
+            fs::copy(&path, models.join(name))
+                .map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+        }
+    }
+    let mut export = cargo();
+    export.args([
         "run",
         "--release",
         "-p",
         "dl-optim",
         "--example",
         "digits_export",
-    ]))?;
-    // 3. Run it on the emulated Cortex-M4F: inference from flash, then on-device training.
+        "--",
+    ]);
+    run(export.arg(&models))?;
+    // 3. Deploy: the firmware compiles the fresh blobs and runs them on the emulated
+    //    Cortex-M4F, M3 and M0, checking every prediction (f32) and every output byte
+    //    (int8) against the desktop's, then trains on the device.
     if Command::new("qemu-system-arm")
         .arg("--version")
         .output()
         .is_ok()
     {
+        std::env::set_var("DL_MODEL_DIR", &models);
         firmware::qemu(&[])
     } else {
         eprintln!(

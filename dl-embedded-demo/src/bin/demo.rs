@@ -16,8 +16,8 @@ use dl_layers::{checkpoint, Activation, LinearConfig, Module, Sequential};
 
 /// The desktop checkpoint, the model the f32 blob was exported from.
 static CHECKPOINT: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/model/digits_mlp.safetensors"
+    env!("DL_MODEL_DIR_RESOLVED"),
+    "/digits_mlp.safetensors"
 ));
 
 /// Hidden width of the desktop's digits MLP (its checkpoint's `0.weight` rows).
