@@ -89,9 +89,17 @@ impl Workload {
 fn digits_mlp() -> Workload {
     let mut rng = Rng::seed_from_u64(0);
     let mut model = Sequential::new()
-        .push(LinearConfig::new(MLP_WIDTHS[0], MLP_WIDTHS[1]).init(&mut rng).unwrap())
+        .push(
+            LinearConfig::new(MLP_WIDTHS[0], MLP_WIDTHS[1])
+                .init(&mut rng)
+                .unwrap(),
+        )
         .push(Activation::Relu)
-        .push(LinearConfig::new(MLP_WIDTHS[1], MLP_WIDTHS[2]).init(&mut rng).unwrap());
+        .push(
+            LinearConfig::new(MLP_WIDTHS[1], MLP_WIDTHS[2])
+                .init(&mut rng)
+                .unwrap(),
+        );
     checkpoint::load(&mut model, model_dir().join("digits_mlp.safetensors")).unwrap();
     // The split and scaling of `digits_export`: calibration on the training part.
     let all: Dataset<f32, usize> = dl_data::datasets::digits().unwrap();
@@ -243,8 +251,13 @@ impl Workload {
 }
 
 fn int8(c: &mut Criterion) {
-    bench_workload(c, &digits_mlp());
-    bench_workload(c, &mnist_cnn());
+    let only = std::env::var("INT8_ONLY").unwrap_or_default(); // DEV
+    if only != "cnn" {
+        bench_workload(c, &digits_mlp());
+    }
+    if only != "mlp" {
+        bench_workload(c, &mnist_cnn());
+    }
 }
 
 criterion_group!(benches, int8);
