@@ -633,6 +633,9 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                 let act_min = c.i8("the activation minimum")?;
                 let act_max = c.i8("the activation maximum")?;
                 c.u16("padding")?;
+                if act_min > act_max {
+                    return Err(bad(start, "an activation minimum no larger than the maximum"));
+                }
                 let g = pool_geometry(&x, &y, k, start)?;
                 Op::Pool {
                     kind,
@@ -670,6 +673,9 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                         input_zero_point: c.i32("the input zero point")?,
                         output_zero_point: c.i32("the output zero point")?,
                     };
+                    mean.validate().map_err(|_| {
+                        bad(start, "mean parameters in range (zero points in -128..=127, shift in -31..=30)")
+                    })?;
                     Op::MeanS8 {
                         x: x.region(),
                         y: y.region(),
@@ -715,6 +721,8 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                         act_max: c.i8("the activation maximum")?,
                     };
                     c.u16("padding")?;
+                    p.validate()
+                        .map_err(|_| bad(start, "add parameters in range (offsets, shifts, activation bounds)"))?;
                     Op::AddS8 {
                         a: a.region(),
                         b: b.region(),
@@ -928,6 +936,8 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                         input_left_shift: c.i32("the softmax left shift")?,
                         diff_min: c.i32("the softmax's smallest difference")?,
                     };
+                    p.validate()
+                        .map_err(|_| bad(start, "softmax parameters in range (left shift, smallest difference)"))?;
                     Op::SoftmaxS8 {
                         x: x.region(),
                         y: y.region(),
