@@ -60,6 +60,17 @@ pub fn exit(success: bool) -> ! {
     }
 }
 
+/// What every binary does first: paint the stack (for its high-water mark) and start
+/// the instruction counter; exits with failure if the core peripherals are taken.
+pub fn start() -> icount::Ticks {
+    stack::paint();
+    let Some(cp) = cortex_m::Peripherals::take() else {
+        defmt::error!("core peripherals already taken");
+        exit(false)
+    };
+    icount::Ticks::start(cp.SYST)
+}
+
 /// Percentage with two decimals as `(whole, hundredths)`, in integers so the log
 /// prints the same digits everywhere (`522 / 544` is `(95, 96)`).
 pub fn percent(num: usize, den: usize) -> (u32, u32) {

@@ -9,19 +9,14 @@ use dl_deploy::Arena;
 use dl_embedded_demo::data::{self, CLASSES, MNIST_PIXELS, N_MNIST};
 use dl_embedded_demo::engine::argmax;
 use dl_embedded_demo::engine::models::{MNIST_CNN_INT8, MNIST_CNN_INT8_ARENA};
-use dl_embedded_demo::{check, exit, icount, stack};
+use dl_embedded_demo::{check, exit};
 
 /// Pixels are bytes 0..=255; the model's input is `pixel / 255`, as on the desktop.
 const PIXEL_SCALE: f32 = 1.0 / 255.0;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    stack::paint();
-    let Some(cp) = cortex_m::Peripherals::take() else {
-        defmt::error!("core peripherals already taken");
-        exit(false)
-    };
-    let ticks = icount::Ticks::start(cp.SYST);
+    let ticks = dl_embedded_demo::start();
     let model = &MNIST_CNN_INT8;
     let mut arena = Arena::<MNIST_CNN_INT8_ARENA>::new();
     defmt::info!(

@@ -8,16 +8,11 @@
 use dl_deploy::Arena;
 use dl_embedded_demo::data::N_TEST;
 use dl_embedded_demo::engine::models::{DIGITS_MLP_F32, DIGITS_MLP_F32_ARENA};
-use dl_embedded_demo::{check, exit, icount, stack};
+use dl_embedded_demo::{check, exit};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    stack::paint();
-    let Some(cp) = cortex_m::Peripherals::take() else {
-        defmt::error!("core peripherals already taken");
-        exit(false)
-    };
-    let ticks = icount::Ticks::start(cp.SYST);
+    let ticks = dl_embedded_demo::start();
     let model = &DIGITS_MLP_F32;
     let mut arena = Arena::<DIGITS_MLP_F32_ARENA>::new();
     defmt::info!(

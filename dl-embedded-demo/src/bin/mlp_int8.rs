@@ -8,16 +8,11 @@ use dl_deploy::Arena;
 use dl_embedded_demo::data::{self, CLASSES, N_TEST};
 use dl_embedded_demo::engine::argmax;
 use dl_embedded_demo::engine::models::{DIGITS_MLP_INT8, DIGITS_MLP_INT8_ARENA};
-use dl_embedded_demo::{check, exit, icount, stack};
+use dl_embedded_demo::{check, exit};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    stack::paint();
-    let Some(cp) = cortex_m::Peripherals::take() else {
-        defmt::error!("core peripherals already taken");
-        exit(false)
-    };
-    let ticks = icount::Ticks::start(cp.SYST);
+    let ticks = dl_embedded_demo::start();
     let model = &DIGITS_MLP_INT8;
     let mut arena = Arena::<DIGITS_MLP_INT8_ARENA>::new();
     defmt::info!(
