@@ -1,11 +1,11 @@
 //! Compiling a blob into Rust at build time: the ops, already decoded and checked,
-//! become a `static` [`Program`] whose constants are `static` arrays in flash, with
+//! become a `static` [`Program`](crate::Program) whose constants are `static` arrays in flash, with
 //! its op set as a constant.
 //!
 //! A firmware's build.rs loads each blob with [`Model::from_bytes`] (so a corrupt
 //! or unsupported model fails the build with the engine's own error), writes
 //! [`rust_source`] into `OUT_DIR` and `include!`s it. The device then runs the
-//! [`Program`] with no parsing and no checking left to do: what MicroFlow gains by
+//! [`Program`](crate::Program) with no parsing and no checking left to do: what MicroFlow gains by
 //! compiling models to code, while the blob stays the one format that travels,
 //! is checked, fuzzed and loadable at run time.
 

@@ -4,7 +4,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// A blob's bytes in 8-byte-aligned storage, as [`Model::from_bytes`] needs them.
+/// A blob's bytes in 8-byte-aligned storage, as [`crate::Model::from_bytes`] needs them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlignedBlob {
     words: Vec<u64>,

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! `weight_ih` stacks `[W_ii; W_if; W_ig; W_io]` (`[4H, I]`). The layer is a
-//! [`Recurrent`](crate::Recurrent) built by [`RecurrentConfig::lstm`](crate::RecurrentConfig::lstm),
+//! [`crate::Recurrent`] built by [`crate::RecurrentConfig::lstm`],
 //! whose forget-gate bias starts at 1 (Gers et al.: the cell keeps its memory until
 //! it learns to forget).
 //!

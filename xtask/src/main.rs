@@ -2,7 +2,8 @@
 //! `.cargo/config.toml`). Plain Rust with no dependencies so it compiles in seconds.
 //!
 //! Tasks:
-//! - `ci`: everything CI checks: fmt, clippy, the whole test suite, the no_std builds,
+//! - `ci`: everything CI checks: fmt, clippy, rustdoc (warnings denied), the whole
+//!   test suite, the no_std builds,
 //!   and each benchmark once at small size.
 //! - `test`: the whole test suite (debug tests, then the release-mode training tests).
 //! - `nostd`: builds every no_std crate for `thumbv7em-none-eabihf` (Cortex-M4F) and,
@@ -130,6 +131,10 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
+    // Every public item documented, every intra-doc link resolved.
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     test()?;
     nostd()?;
     firmware::qemu(&[])?;
