@@ -634,7 +634,10 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                 let act_max = c.i8("the activation maximum")?;
                 c.u16("padding")?;
                 if act_min > act_max {
-                    return Err(bad(start, "an activation minimum no larger than the maximum"));
+                    return Err(bad(
+                        start,
+                        "an activation minimum no larger than the maximum",
+                    ));
                 }
                 let g = pool_geometry(&x, &y, k, start)?;
                 Op::Pool {
@@ -721,8 +724,12 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                         act_max: c.i8("the activation maximum")?,
                     };
                     c.u16("padding")?;
-                    p.validate()
-                        .map_err(|_| bad(start, "add parameters in range (offsets, shifts, activation bounds)"))?;
+                    p.validate().map_err(|_| {
+                        bad(
+                            start,
+                            "add parameters in range (offsets, shifts, activation bounds)",
+                        )
+                    })?;
                     Op::AddS8 {
                         a: a.region(),
                         b: b.region(),
@@ -936,8 +943,12 @@ impl<'a, const OPS: u32> Model<'a, OPS> {
                         input_left_shift: c.i32("the softmax left shift")?,
                         diff_min: c.i32("the softmax's smallest difference")?,
                     };
-                    p.validate()
-                        .map_err(|_| bad(start, "softmax parameters in range (left shift, smallest difference)"))?;
+                    p.validate().map_err(|_| {
+                        bad(
+                            start,
+                            "softmax parameters in range (left shift, smallest difference)",
+                        )
+                    })?;
                     Op::SoftmaxS8 {
                         x: x.region(),
                         y: y.region(),
