@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--peers] [--threads N] [--passes P]`.
+//! `cargo xtask bench [--quick] [--peers] [--threads N] [--passes P] [--only PREFIX,...]`.
 //!
 //! Without `--quick`: runs our criterion benches `P` times (default 3), interleaved
 //! with the peers when `--peers` is given (PyTorch and scikit-learn through the scripts
@@ -9,6 +9,8 @@
 //! `target/bench/report.md`, `report.json` and `report.svg` (our speed-up over each
 //! peer). A peer that cannot run is listed as missing, never skipped silently.
 //! `--quick` runs every benchmark once (criterion's `--test`), as CI does.
+//! `--only int8/,f32/` keeps the benches (ours and the peers') whose ids start with one
+//! of the prefixes (the int8 goals' workloads, say); every peer still runs.
 
 use crate::{cargo, run, Result, BENCH_CRATES};
 use std::collections::BTreeMap;
@@ -41,7 +43,37 @@ struct Options {
     peers: bool,
     threads: usize,
     passes: usize,
+    /// Bench id prefixes to keep (all when empty).
+    only: Vec<String>,
 }
+
+impl Options {
+    /// Whether bench `id` is one this run keeps (`--only`).
+    fn keeps(&self, id: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| id.starts_with(p.as_str()))
+    }
+
+    /// Criterion's filter (a regex on the ids) for `--only`.
+    fn criterion_filter(&self) -> Option<String> {
+        if self.only.is_empty() {
+            return None;
+        }
+        let escape = |p: &str| -> String {
+            p.chars()
+                .flat_map(|c| {
+                    let special = !(c.is_ascii_alphanumeric() || "/_- ".contains(c));
+                    special.then_some('\\').into_iter().chain([c])
+                })
+                .collect()
+        };
+        let alts: Vec<String> = self.only.iter().map(|p| escape(p)).collect();
+        Some(format!("^({})", alts.join("|")))
+    }
+}
+
+/// Crates with criterion benches beyond [`BENCH_CRATES`]: dl-deploy's int8 bench
+/// (int8 inference against our f32 and PyTorch's int8).
+const MORE_BENCH_CRATES: &[&str] = &["dl-deploy"];
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
@@ -49,12 +81,23 @@ fn parse(args: &[String]) -> Result<Options> {
         peers: false,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         passes: 3,
+        only: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--peers" => o.peers = true,
+            "--only" => {
+                let v = it
+                    .next()
+                    .ok_or("--only needs bench id prefixes, e.g. int8/,f32/")?;
+                o.only = v
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
             "--threads" | "--passes" => {
                 let v = it
                     .next()
@@ -92,10 +135,13 @@ pub fn bench(args: &[String]) -> Result {
         // `--bench '*'`, not `--benches`: the latter also runs each library's unit-test
         // harness, which rejects criterion's `--warm-up-time`.
         cmd.args(["bench", "--bench", "*"]);
-        for krate in BENCH_CRATES {
+        for krate in BENCH_CRATES.iter().chain(MORE_BENCH_CRATES) {
             cmd.args(["-p", krate]);
         }
         cmd.arg("--").args(extra);
+        if let Some(filter) = o.criterion_filter() {
+            cmd.arg(filter);
+        }
         cmd.env("RAYON_NUM_THREADS", &threads)
             .env("MATMUL_NUM_THREADS", &threads)
             .env("DL_NUM_THREADS", &threads);
@@ -127,6 +173,10 @@ pub fn bench(args: &[String]) -> Result {
         eprintln!("bench: pass {pass}/{}", o.passes);
         ours(&["--warm-up-time", "1", "--measurement-time", "3", "--noplot"])?;
         for (id, secs, elements) in criterion_medians(&target_dir().join("criterion")) {
+            // Results of benches this run skipped (`--only`) are from earlier runs.
+            if !o.keeps(&id) {
+                continue;
+            }
             if let Some(e) = elements {
                 work.insert(id.clone(), e);
             }
@@ -135,7 +185,9 @@ pub fn bench(args: &[String]) -> Result {
         if o.peers {
             let (results, miss) = peer_runs(&o, &rust_peers, false);
             for (peer, id, secs) in results {
-                peer_passes.entry((peer, id)).or_default().push(secs);
+                if o.keeps(&id) {
+                    peer_passes.entry((peer, id)).or_default().push(secs);
+                }
             }
             for m in miss {
                 if !missing.contains(&m) {
@@ -275,6 +327,9 @@ fn goals(o: &Options, r: &Run<'_>) -> String {
         ),
     ];
     for (what, id, target) in vs_peer {
+        if !o.keeps(id) {
+            continue;
+        }
         let row = match (med(id), fastest_peer(id)) {
             (Some(ours), Some((peer, theirs))) => {
                 let x = theirs / ours;
@@ -293,6 +348,45 @@ fn goals(o: &Options, r: &Run<'_>) -> String {
         md += &row;
         md.push('\n');
     }
+    // Int8 inference on the dl-deploy engine (the VNNI kernels where the CPU has them)
+    // against our own f32 inference (`Module::infer`) on the same model, and against
+    // PyTorch's int8 (`torch.ao.quantization`, x86 engine) on the same model and shape.
+    for (model, w) in [("digits MLP 64-32-10", "mlp"), ("MNIST CNN", "cnn")] {
+        for b in [1, 256] {
+            let (int8, f32) = (format!("int8/{w}/b{b}"), format!("f32/{w}/b{b}"));
+            if !o.keeps(&int8) {
+                continue;
+            }
+            let what = format!("{model} int8, b{b}");
+            let row = match (med(&int8), med(&f32)) {
+                (Some(q), Some(f)) => format!(
+                    "| {what} vs our f32 | {:.2}x our f32 (f32 {} vs int8 {}) | >= 2.50x | {} |",
+                    f / q,
+                    fmt_time(f),
+                    fmt_time(q),
+                    status(f / q, 2.5)
+                ),
+                _ => format!("| {what} vs our f32 | not run | >= 2.50x | not measured |"),
+            };
+            md += &row;
+            md.push('\n');
+            let row = match (med(&int8), fastest_peer(&int8)) {
+                (Some(q), Some((peer, theirs))) => format!(
+                    "| {what} vs PyTorch int8 | {:.2}x the fastest peer ({peer}: {} vs our {}) | >= 1.50x | {} |",
+                    theirs / q,
+                    fmt_time(theirs),
+                    fmt_time(q),
+                    status(theirs / q, 1.5)
+                ),
+                (Some(_), None) => format!(
+                    "| {what} vs PyTorch int8 | no peer measured (run with --peers) | >= 1.50x | not measured |"
+                ),
+                (None, _) => format!("| {what} vs PyTorch int8 | not run | >= 1.50x | not measured |"),
+            };
+            md += &row;
+            md.push('\n');
+        }
+    }
     // Fractions of the machine's peak, measured by the FMA loop in the same run.
     let peak_id = if o.threads == 1 {
         "peak/fma_f32/1thread".to_string()
@@ -301,6 +395,9 @@ fn goals(o: &Options, r: &Run<'_>) -> String {
     };
     let rate = |id: &str| Some(r.work.get(id)? / med(id)?);
     let (peak, core_peak) = (rate(&peak_id), rate("peak/fma_f32/1thread"));
+    if !o.keeps("gemm/f32/1024") && !o.keeps("train/mlp_784_128_64_10/b64") {
+        return md;
+    }
     let gflops = |x: f64| format!("{:.0} GFLOP/s", x * 1e-9);
     match (rate("gemm/f32/1024"), peak) {
         (Some(g), Some(p)) => {
@@ -429,6 +526,9 @@ fn peer_runs(
 ) -> (Vec<(String, String, f64)>, Vec<String>) {
     let scripts = [
         ("pytorch", root().join("xtask/peers/torch_bench.py")),
+        // PyTorch's own int8 (torch.ao.quantization, x86 engine) on dl-deploy's int8
+        // bench workloads.
+        ("pytorch", root().join("xtask/peers/torch_int8_bench.py")),
         (
             "scikit-learn",
             root().join("dl-classic/benches/peers/sklearn_classic.py"),
@@ -536,7 +636,7 @@ fn report(o: &Options, r: &Run<'_>) -> Result {
     let _ = writeln!(
         md,
         "# Benchmark report\n\nMachine: {}; load average before the run: {}.\n\
-         Command: `cargo xtask bench{} --threads {} --passes {}`.\n\n\
+         Command: `cargo xtask bench{} --threads {} --passes {}{}`.\n\n\
          {} threads, {} passes; medians of the per-pass medians, min-max across passes.\n\
          Ratio = peer time / our time (above 1: we are faster).\n",
         machine(),
@@ -544,6 +644,11 @@ fn report(o: &Options, r: &Run<'_>) -> Result {
         if o.peers { " --peers" } else { "" },
         o.threads,
         o.passes,
+        if o.only.is_empty() {
+            String::new()
+        } else {
+            format!(" --only {}", o.only.join(","))
+        },
         o.threads,
         o.passes
     );
@@ -705,12 +810,15 @@ mod tests {
             peers: true,
             threads: 2,
             passes: 1,
+            only: Vec::new(),
         };
         let ours: BTreeMap<String, Vec<f64>> = [
             ("train/mlp_784_128_64_10/b64", 1e-3),
             ("train/lenet5/b64", 4e-3),
             ("gemm/f32/1024", 10e-3),
             ("peak/fma_f32/2threads", 1e-3),
+            ("int8/mlp/b1", 1e-6),
+            ("f32/mlp/b1", 2e-6),
         ]
         .into_iter()
         .map(|(id, t)| (id.to_string(), vec![t]))
@@ -719,6 +827,7 @@ mod tests {
             ("burn", "train/mlp_784_128_64_10/b64", 1.5e-3),
             ("pytorch", "train/mlp_784_128_64_10/b64", 1.1e-3),
             ("pytorch", "train/lenet5/b64", 5e-3),
+            ("pytorch", "int8/mlp/b1", 3e-6),
         ]
         .into_iter()
         .map(|(p, id, t)| ((p.to_string(), id.to_string()), vec![t]))
@@ -761,5 +870,24 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| k-means vs scikit-learn | not run |"), "{md}");
+        // int8 MLP b1: 2.00x our f32 (missed by 20%), 3.00x PyTorch's int8 (met).
+        assert!(
+            md.contains("| digits MLP 64-32-10 int8, b1 vs our f32 | 2.00x our f32 (f32 2.0 µs vs int8 1.0 µs) | >= 2.50x | missed by 20% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| digits MLP 64-32-10 int8, b1 vs PyTorch int8 | 3.00x the fastest peer (pytorch: 3.0 µs vs our 1.0 µs) | >= 1.50x | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| MNIST CNN int8, b256 vs our f32 | not run |"),
+            "{md}"
+        );
+        let o = Options {
+            only: vec!["int8/".into(), "f32.x".into()],
+            ..o
+        };
+        assert!(o.keeps("int8/mlp/b1") && !o.keeps("gemm/f32/64"));
+        assert_eq!(o.criterion_filter().as_deref(), Some("^(int8/|f32\\.x)"));
     }
 }

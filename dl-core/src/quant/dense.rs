@@ -2,7 +2,7 @@
 //! and `FullyConnected` with a per-tensor `Requant`).
 
 use super::fixed::{check_len, mul};
-use super::kernel::{mat_mul, Kernel};
+use super::kernel::{mat_mul, Kernel, Out};
 use super::requant::Requant;
 use crate::error::Result;
 
@@ -77,6 +77,12 @@ pub fn dense_s8_with(
     check_len(OP, "bias_eff", out_features, bias_eff.len())?;
     check_len(OP, "output", mul(OP, batch, out_features)?, y.len())?;
     rq.validate(out_features)?;
+    let mut out = Out {
+        rq,
+        ch0: 0,
+        y,
+        ldy: out_features,
+    };
     mat_mul(
         kernel,
         w,
@@ -85,9 +91,7 @@ pub fn dense_s8_with(
         x,
         batch,
         bias_eff,
-        &mut |b, o, acc| {
-            y[b * out_features + o] = rq.apply(o, acc);
-        },
+        &mut out,
     );
     Ok(())
 }

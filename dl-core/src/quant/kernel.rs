@@ -3,10 +3,12 @@
 //!
 //! `mat_mul` computes, for `rows` weight rows `w[r]` and `cols` input vectors `x[c]`
 //! (each `k` long), `acc = bias[r] + sum_i w[r][i] * x[c][i]` in wrapping 32-bit
-//! arithmetic, and hands each result to a callback (which requantizes it), so no
-//! accumulator buffer is needed. Every [`Kernel`] returns the same bits: integer sums
-//! wrap the same way in any order.
+//! arithmetic and writes it requantized ([`Out`]), so no accumulator buffer is
+//! needed: the scalar kernels requantize each result as it comes, the VNNI kernel
+//! sixteen at a time in vector registers. Every [`Kernel`] returns the same bits:
+//! integer sums wrap the same way in any order, and the output stage is exact.
 
+use super::requant::Requant;
 use super::{dsp, x86};
 use crate::error::{Error, Result};
 
@@ -86,11 +88,26 @@ impl Kernel {
     }
 }
 
-/// `emit(c, r, bias[r] + dot(w[r], x[c]))` for every `r < rows`, `c < cols`, with
-/// `w` holding `rows` rows and `x` `cols` vectors of `k` values each.
+/// Where [`mat_mul`] writes: result `(c, r)` requantized as channel `ch0 + r` of
+/// `rq` into `y[c * ldy + r]` (a batch row, or an output pixel's channels).
+pub(crate) struct Out<'o, 'r> {
+    /// The output stage (validated for every channel it is asked for).
+    pub rq: &'o Requant<'r>,
+    /// The channel of row 0.
+    pub ch0: usize,
+    /// The output.
+    pub y: &'o mut [i8],
+    /// Distance in `y` between the results of two input vectors.
+    pub ldy: usize,
+}
+
+/// `out[c, r] = requant(bias[r] + dot(w[r], x[c]))` for every `r < rows`, `c < cols`,
+/// with `w` holding `rows` rows and `x` `cols` vectors of `k` values each (see
+/// [`Out`]).
 ///
 /// The caller has checked the lengths (`w.len() >= rows * k`, `x.len() >= cols * k`,
-/// `bias.len() >= rows`) and that `kernel` is available.
+/// `bias.len() >= rows`, room in `out.y`), validated `out.rq`, and checked that
+/// `kernel` is available.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mat_mul(
@@ -101,15 +118,23 @@ pub(crate) fn mat_mul(
     x: &[i8],
     cols: usize,
     bias: &[i32],
-    emit: &mut impl FnMut(usize, usize, i32),
+    out: &mut Out<'_, '_>,
 ) {
     debug_assert!(w.len() >= rows * k && x.len() >= cols * k && bias.len() >= rows);
     if rows == 0 || cols == 0 {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512Vnni {
+        // Requantizes sixteen channels at a time in vector registers.
+        return x86::mat_mul_vnni(w, rows, k, x, cols, bias, out);
+    }
+    let Out { rq, ch0, y, ldy } = out;
+    let (ch0, ldy) = (*ch0, *ldy);
+    let mut emit = |c: usize, r: usize, acc: i32| y[c * ldy + r] = rq.apply(ch0 + r, acc);
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 | Kernel::Avx512Vnni => x86::mat_mul(kernel, w, rows, k, x, cols, bias, emit),
+        Kernel::Avx2 => x86::mat_mul_avx2(w, rows, k, x, cols, bias, &mut emit),
         // Elsewhere the x86 kernels are never available (`Kernel::check`), so only
         // the kernels below get here.
         _ => {
