@@ -16,6 +16,8 @@
 // know it.
 #![allow(unexpected_cfgs)]
 
+use super::requant::Requant;
+
 /// Whether the assembly loop is compiled in (see [`super::Kernel::Dsp`]).
 pub(crate) const HAS_ASM: bool = cfg!(all(
     target_arch = "arm",
@@ -77,21 +79,22 @@ pub(crate) trait DspOps {
     /// `SMLAD` (the Q flag is not read by the loop).
     fn smlad(rn: u32, rm: u32, ra: i32) -> i32;
 
-    /// The main loop: `(a0 + dot(w0, x), a1 + dot(w1, x))` over three slices of the
-    /// same length, a multiple of 8, as two [`mac4`] per 8 bytes. The assembly
-    /// overrides it with the same instruction sequence, hand-allocated.
+    /// The main loop: `(a0 + dot(w0, x), a1 + dot(w1, x))` over two weight rows of
+    /// `8 * n` bytes and the input expanded by [`expand`] (`4 * n` words: per four
+    /// input bytes, their `SXTB16` and `SXTB16 ROR #8`), as two [`mac4`] per 8 bytes.
+    /// The assembly overrides it with the same instruction sequence, hand-allocated.
     #[inline(always)]
-    fn blocks8(x: &[i8], w0: &[i8], w1: &[i8], mut a0: i32, mut a1: i32) -> (i32, i32)
+    fn blocks8(xe: &[u32], w0: &[i8], w1: &[i8], mut a0: i32, mut a1: i32) -> (i32, i32)
     where
         Self: Sized,
     {
-        for ((xb, p), q) in x
-            .chunks_exact(8)
+        for ((x, p), q) in xe
+            .chunks_exact(4)
             .zip(w0.chunks_exact(8))
             .zip(w1.chunks_exact(8))
         {
-            (a0, a1) = mac4::<Self>(word(&xb[..4]), word(&p[..4]), word(&q[..4]), a0, a1);
-            (a0, a1) = mac4::<Self>(word(&xb[4..]), word(&p[4..]), word(&q[4..]), a0, a1);
+            (a0, a1) = mac4::<Self>(x[0], x[1], word(&p[..4]), word(&q[..4]), a0, a1);
+            (a0, a1) = mac4::<Self>(x[2], x[3], word(&p[4..]), word(&q[4..]), a0, a1);
         }
         (a0, a1)
     }
@@ -156,64 +159,61 @@ mod asm {
             r
         }
 
-        /// Per 8 bytes: 6 loads, 12 `SXTB16`, 8 `SMLAD`, `SUBS` + `BNE`: 28
-        /// instructions for 16 multiply-accumulates. Each group of 13 lines is one
-        /// [`super::mac4`]: the input word is expanded once into `xe` (bytes 0, 2) and
-        /// `xo` (bytes 1, 3) for both rows, after which its register takes each weight
-        /// expansion in turn.
+        /// Per 8 input bytes: 2 `LDRD`s of the expanded input, 4 weight loads, 8
+        /// `SXTB16`, 8 `SMLAD`, `SUBS` + `BNE`: 24 instructions for 16
+        /// multiply-accumulates (1.5 per multiply-accumulate). Each group of 11 lines
+        /// is one [`super::mac4`]; `t` takes each weight expansion in turn.
         #[inline(always)]
-        fn blocks8(x: &[i8], w0: &[i8], w1: &[i8], mut a0: i32, mut a1: i32) -> (i32, i32) {
-            let n = x.len() / 8;
-            // The caller passes three slices of one length; the length checks only
-            // keep the pointer reads below provably in bounds.
+        fn blocks8(xe: &[u32], w0: &[i8], w1: &[i8], mut a0: i32, mut a1: i32) -> (i32, i32) {
+            let n = xe.len() / 4;
+            // The caller passes matching lengths; the checks only keep the pointer
+            // reads below provably in bounds.
             if n == 0 || w0.len() < n * 8 || w1.len() < n * 8 {
                 return (a0, a1);
             }
-            // SAFETY: the three pointers are read for n * 8 bytes, which each slice
-            // has (checked above); LDR may be unaligned on Armv7-M (CMSIS-NN relies on
-            // it too; it faults only if the application sets CCR.UNALIGN_TRP). The
-            // loop runs n >= 1 times. Flags (and APSR.Q) are clobbered.
+            // SAFETY: `xe` is read for n * 16 bytes and each weight row for n * 8,
+            // which the slices have (checked above); `xe` is a `u32` slice, so word
+            // aligned as LDRD requires; the weight LDRs may be unaligned on Armv7-M
+            // (CMSIS-NN relies on it too; they fault only if the application sets
+            // CCR.UNALIGN_TRP). The loop runs n >= 1 times. Flags (and APSR.Q) are
+            // clobbered.
             unsafe {
                 asm!(
                     "2:",
-                    "ldr {x}, [{px}], #4",
+                    "ldrd {xe}, {xo}, [{px}], #8",
                     "ldr {w}, [{p0}], #4",
-                    "sxtb16 {xe}, {x}",
-                    "sxtb16 {xo}, {x}, ror #8",
-                    "sxtb16 {x}, {w}",
-                    "smlad {a0}, {x}, {xe}, {a0}",
-                    "sxtb16 {x}, {w}, ror #8",
-                    "smlad {a0}, {x}, {xo}, {a0}",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
                     "ldr {w}, [{p1}], #4",
-                    "sxtb16 {x}, {w}",
-                    "smlad {a1}, {x}, {xe}, {a1}",
-                    "sxtb16 {x}, {w}, ror #8",
-                    "smlad {a1}, {x}, {xo}, {a1}",
-                    "ldr {x}, [{px}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldrd {xe}, {xo}, [{px}], #8",
                     "ldr {w}, [{p0}], #4",
-                    "sxtb16 {xe}, {x}",
-                    "sxtb16 {xo}, {x}, ror #8",
-                    "sxtb16 {x}, {w}",
-                    "smlad {a0}, {x}, {xe}, {a0}",
-                    "sxtb16 {x}, {w}, ror #8",
-                    "smlad {a0}, {x}, {xo}, {a0}",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
                     "ldr {w}, [{p1}], #4",
-                    "sxtb16 {x}, {w}",
-                    "smlad {a1}, {x}, {xe}, {a1}",
-                    "sxtb16 {x}, {w}, ror #8",
-                    "smlad {a1}, {x}, {xo}, {a1}",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
                     "subs {n}, {n}, #1",
                     "bne 2b",
-                    px = inout(reg) x.as_ptr() => _,
+                    px = inout(reg) xe.as_ptr() => _,
                     p0 = inout(reg) w0.as_ptr() => _,
                     p1 = inout(reg) w1.as_ptr() => _,
                     n = inout(reg) n => _,
                     a0 = inout(reg) a0,
                     a1 = inout(reg) a1,
-                    x = out(reg) _,
-                    w = out(reg) _,
                     xe = out(reg) _,
                     xo = out(reg) _,
+                    w = out(reg) _,
+                    t = out(reg) _,
                     options(readonly, nostack),
                 );
             }
@@ -222,45 +222,111 @@ mod asm {
     }
 }
 
-/// The loop on the real instructions where compiled in; elsewhere (never reached:
+/// [`mat_vec`] on the real instructions where compiled in; elsewhere (never reached:
 /// [`super::Kernel::check`] refuses `Dsp` there) on the emulation.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn mat_vec_asm(
     w: &[i8],
-    rows: usize,
     k: usize,
     x: &[i8],
     bias: &[i32],
-    emit: &mut impl FnMut(usize, i32),
+    rq: &Requant,
+    ch0: usize,
+    y: &mut [i8],
+    scratch: &mut Scratch,
 ) {
     #[cfg(all(target_arch = "arm", any(target_feature = "dsp", dl_arm_dsp)))]
-    mat_vec::<asm::Asm>(w, rows, k, x, bias, emit);
+    mat_vec::<asm::Asm>(w, k, x, bias, rq, ch0, y, scratch);
     #[cfg(not(all(target_arch = "arm", any(target_feature = "dsp", dl_arm_dsp))))]
-    mat_vec::<Emulated>(w, rows, k, x, bias, emit);
+    mat_vec::<Emulated>(w, k, x, bias, rq, ch0, y, scratch);
 }
 
-/// `emit(r, bias[r] + dot(w[r], x))` for each of the `rows` rows of `w` (`k` long).
-#[inline]
+/// Rows summed before their block is requantized ([`mat_vec`]).
+const BLOCK: usize = 32;
+/// Input bytes expanded at a time (a multiple of 8).
+const SPAN: usize = 64;
+
+/// The buffers of [`mat_vec`], made once per layer (a zeroed array costs a
+/// `memset` on every call, and a convolution calls once per output pixel).
+pub(crate) struct Scratch {
+    acc: [i32; BLOCK],
+    xe: [u32; SPAN / 2],
+}
+
+impl Scratch {
+    /// Empty buffers.
+    pub(crate) fn new() -> Self {
+        Scratch {
+            acc: [0; BLOCK],
+            xe: [0; SPAN / 2],
+        }
+    }
+}
+
+/// `y[r] = rq(ch0 + r, bias[r] + dot(w[r], x))` for each of the `y.len()` rows of `w`
+/// (`k` long; `x` at least `k` long, `w` and `bias` at least `y.len()` rows).
+///
+/// The input is sign-extended once per span of [`SPAN`] bytes ([`expand`]), not once
+/// per pair of rows; a block of up to [`BLOCK`] rows is summed into a buffer and
+/// then requantized in a loop of its own ([`Requant::requantize`]): the
+/// multiply-accumulate loop needs ten registers, and an output stage interleaved
+/// with it would spill the rest. Never inlined, for the same reason.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn mat_vec<D: DspOps>(
     w: &[i8],
-    rows: usize,
     k: usize,
     x: &[i8],
     bias: &[i32],
-    emit: &mut impl FnMut(usize, i32),
+    rq: &Requant,
+    ch0: usize,
+    y: &mut [i8],
+    scratch: &mut Scratch,
 ) {
-    let mut r = 0;
-    while r + 2 <= rows {
-        let (w0, w1) = (&w[r * k..(r + 1) * k], &w[(r + 1) * k..(r + 2) * k]);
-        let (a0, a1) = dot2::<D>(w0, w1, x, bias[r], bias[r + 1]);
-        emit(r, a0);
-        emit(r + 1, a1);
-        r += 2;
+    let x = &x[..k];
+    let Scratch { acc, xe } = scratch;
+    for (r0, out) in (0..).step_by(BLOCK).zip(y.chunks_mut(BLOCK)) {
+        let n = out.len();
+        let acc = &mut acc[..n];
+        acc.copy_from_slice(&bias[r0..r0 + n]);
+        let rows = &w[r0 * k..(r0 + n) * k];
+        for (c0, xs) in (0..).step_by(SPAN).zip(x.chunks(SPAN)) {
+            let n8 = xs.len() / 8 * 8;
+            let xe = &mut xe[..n8 / 2];
+            expand::<D>(&xs[..n8], xe);
+            add_sums::<D>(rows, k, c0, xs, xe, acc);
+        }
+        rq.requantize(ch0 + r0, acc, out);
     }
-    if r < rows {
+}
+
+/// `xe[2i], xe[2i + 1] = SXTB16(x word i), SXTB16(x word i, ROR #8)`.
+#[inline(always)]
+fn expand<D: DspOps>(x: &[i8], xe: &mut [u32]) {
+    for (b, e) in x.chunks_exact(4).zip(xe.chunks_exact_mut(2)) {
+        let v = word(b);
+        e[0] = D::sxtb16(v);
+        e[1] = D::sxtb16_ror8(v);
+    }
+}
+
+/// `acc[r] += dot(rows[r][c0..c0 + xs.len()], xs)` for the `acc.len()` rows (`k`
+/// long) of `rows`, two at a time; `xe` is the expansion of the first
+/// `xe.len() * 2` bytes of `xs`.
+#[inline(always)]
+fn add_sums<D: DspOps>(rows: &[i8], k: usize, c0: usize, xs: &[i8], xe: &[u32], acc: &mut [i32]) {
+    let len = xs.len();
+    let span = |r: usize| &rows[r * k + c0..r * k + c0 + len];
+    let last = acc.len().wrapping_sub(1);
+    let mut pairs = acc.chunks_exact_mut(2);
+    for (r, a) in (0..).step_by(2).zip(&mut pairs) {
+        (a[0], a[1]) = dot2::<D>(span(r), span(r + 1), xs, xe, a[0], a[1]);
+    }
+    if let [a] = pairs.into_remainder() {
         // The odd row pairs with itself; the duplicate sum costs one row's work once.
-        let w0 = &w[r * k..(r + 1) * k];
-        emit(r, dot2::<D>(w0, w0, x, bias[r], 0).0);
+        let w0 = span(last);
+        *a = dot2::<D>(w0, w0, xs, xe, *a, 0).0;
     }
 }
 
@@ -270,35 +336,31 @@ fn word(b: &[i8]) -> u32 {
     u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8])
 }
 
-/// Four multiply-accumulates into each of two rows: `x`, `p`, `q` are four packed
-/// bytes of the input and of the two weight rows.
+/// Four multiply-accumulates into each of two rows: `xe`, `xo` are the expansions of
+/// four input bytes, `p`, `q` four packed bytes of the two weight rows.
 #[inline(always)]
-fn mac4<D: DspOps>(x: u32, p: u32, q: u32, a0: i32, a1: i32) -> (i32, i32) {
-    let (x_even, x_odd) = (D::sxtb16(x), D::sxtb16_ror8(x));
-    let a0 = D::smlad(D::sxtb16(p), x_even, a0);
-    let a0 = D::smlad(D::sxtb16_ror8(p), x_odd, a0);
-    let a1 = D::smlad(D::sxtb16(q), x_even, a1);
-    let a1 = D::smlad(D::sxtb16_ror8(q), x_odd, a1);
+fn mac4<D: DspOps>(xe: u32, xo: u32, p: u32, q: u32, a0: i32, a1: i32) -> (i32, i32) {
+    let a0 = D::smlad(D::sxtb16(p), xe, a0);
+    let a0 = D::smlad(D::sxtb16_ror8(p), xo, a0);
+    let a1 = D::smlad(D::sxtb16(q), xe, a1);
+    let a1 = D::smlad(D::sxtb16_ror8(q), xo, a1);
     (a0, a1)
 }
 
-/// `(a0 + dot(w0, x), a1 + dot(w1, x))` over equal-length slices, eight bytes per pass
-/// (two words per row), then four, then single bytes.
+/// `(a0 + dot(w0, x), a1 + dot(w1, x))` over equal-length slices: the expanded part
+/// (`xe`, eight bytes per pass), then single bytes.
 #[inline(always)]
-fn dot2<D: DspOps>(w0: &[i8], w1: &[i8], x: &[i8], mut a0: i32, mut a1: i32) -> (i32, i32) {
-    let n8 = x.len() / 8 * 8;
-    (a0, a1) = D::blocks8(&x[..n8], &w0[..n8], &w1[..n8], a0, a1);
-    let n4 = x.len() / 4 * 4;
-    if n4 > n8 {
-        (a0, a1) = mac4::<D>(
-            word(&x[n8..n4]),
-            word(&w0[n8..n4]),
-            word(&w1[n8..n4]),
-            a0,
-            a1,
-        );
-    }
-    for ((&xv, &u), &v) in x[n4..].iter().zip(&w0[n4..]).zip(&w1[n4..]) {
+fn dot2<D: DspOps>(
+    w0: &[i8],
+    w1: &[i8],
+    x: &[i8],
+    xe: &[u32],
+    mut a0: i32,
+    mut a1: i32,
+) -> (i32, i32) {
+    let n8 = xe.len() * 2;
+    (a0, a1) = D::blocks8(xe, &w0[..n8], &w1[..n8], a0, a1);
+    for ((&xv, &u), &v) in x[n8..].iter().zip(&w0[n8..]).zip(&w1[n8..]) {
         a0 = a0.wrapping_add(i32::from(u) * i32::from(xv));
         a1 = a1.wrapping_add(i32::from(v) * i32::from(xv));
     }

@@ -139,6 +139,41 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
     )
 }
 
+/// [`multiply_by_quantized_multiplier`] inside TFLM's contract (`multiplier >= 0`,
+/// `-31 <= shift <= 30`, which [`super::Requant::validate`] checks), in a third of the
+/// instructions and without branches: the per-output step of every dense and
+/// convolution layer.
+///
+/// Both roundings are folded into one 64-bit sum, starting from
+/// `p = (x << max(shift, 0)) * multiplier + 2^30` and `e = max(-shift, 0)`:
+/// - With `multiplier >= 0` the doubling high multiply cannot saturate (only
+///   `i32::MIN * i32::MIN` does), and its rounding, `trunc((ab + nudge) / 2^31)` with
+///   a sign-dependent nudge, is `h = floor(p / 2^31)`: for `ab < 0`,
+///   `trunc((ab + 1 - 2^30) / 2^31) = -floor((2^31 - 1 - p) / 2^31) = floor(p / 2^31)`
+///   (CMSIS-NN's `arm_nn_doubling_high_mult_no_sat`).
+/// - `RoundingDivideByPOT(h, e)` (ties away from zero) is `h` for `e = 0`, else
+///   `floor((h + 2^(e-1) - [h < 0]) / 2^e)`, and `h < 0` exactly when `p < 0`.
+/// - `floor(floor(y / 2^31) / 2^e) = floor(y / 2^(31+e))`, so for `e >= 1` the result
+///   is the high word of `p + (2^(e-1) - [p < 0]) * 2^31`, shifted right by `e - 1`:
+///   no overflow, as `|p| < 2^62 + 2^30`.
+///
+/// Outside the contract the result is unspecified, but the function stays total.
+#[inline(always)]
+pub(crate) fn multiply_by_quantized_multiplier_fast(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = shift.max(0);
+    let exponent = (left - shift) as u32 & 31;
+    let p = i64::from(x.wrapping_shl(left as u32)) * i64::from(multiplier) + (1 << 30);
+    if exponent == 0 {
+        return (p >> 31) as i32;
+    }
+    // `2^(e-1) - [p < 0]` fits in 32 bits (`e <= 31`), which keeps it one register;
+    // `high >> 31` is -1 below zero, an arithmetic form of `- [p < 0]` that compiles
+    // to one shifted add, where a comparison would redo the 64-bit product.
+    let high = (p >> 32) as i32;
+    let round = (1i32 << (exponent - 1)) + (high >> 31);
+    (((p + (i64::from(round) << 31)) >> 32) as i32) >> (exponent - 1)
+}
+
 /// Errors unless `shift` is inside TFLM's contract for
 /// [`multiply_by_quantized_multiplier`], `-31..=30`.
 pub(crate) fn check_shift(op: &'static str, name: &'static str, shift: i32) -> Result<()> {
@@ -229,4 +264,65 @@ pub(crate) fn mul(op: &'static str, a: usize, b: usize) -> Result<usize> {
 /// arithmetic of TFLM's prepare functions see exactly what it sees in a model.
 pub(crate) fn as_tflite_scale(scale: f64) -> f64 {
     f64::from(scale as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fast path against the reference on the edges: saturating products, ties,
+    /// every shift, the largest and smallest accumulators.
+    #[test]
+    fn fast_multiply_equals_reference_on_edges() {
+        let xs = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            1 << 30,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let ms = [0, 1, 1 << 30, (1 << 30) + 1, i32::MAX - 1, i32::MAX];
+        for shift in -31..=30 {
+            for &m in &ms {
+                for &x in &xs {
+                    assert_eq!(
+                        multiply_by_quantized_multiplier_fast(x, m, shift),
+                        multiply_by_quantized_multiplier(x, m, shift),
+                        "x {x} multiplier {m} shift {shift}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn fast_multiply_equals_reference(
+            x in any::<i32>(),
+            m in 0..=i32::MAX,
+            shift in -31i32..=30,
+            small in -(1i32 << 12)..(1 << 12),
+        ) {
+            prop_assert_eq!(
+                multiply_by_quantized_multiplier_fast(x, m, shift),
+                multiply_by_quantized_multiplier(x, m, shift)
+            );
+            // Accumulators near a rounding tie (small values, typical multipliers).
+            let m = m | (1 << 30);
+            prop_assert_eq!(
+                multiply_by_quantized_multiplier_fast(small, m, shift),
+                multiply_by_quantized_multiplier(small, m, shift)
+            );
+        }
+    }
 }

@@ -131,24 +131,24 @@ pub(crate) fn mat_mul(
     }
     let Out { rq, ch0, y, ldy } = out;
     let (ch0, ldy) = (*ch0, *ldy);
-    let mut emit = |c: usize, r: usize, acc: i32| y[c * ldy + r] = rq.apply(ch0 + r, acc);
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => x86::mat_mul_avx2(w, rows, k, x, cols, bias, &mut emit),
-        // Elsewhere the x86 kernels are never available (`Kernel::check`), so only
-        // the kernels below get here.
-        _ => {
-            for c in 0..cols {
-                let xc = &x[c * k..(c + 1) * k];
-                let mut emit_row = |r, acc| emit(c, r, acc);
-                match kernel {
-                    Kernel::DspEmulated => {
-                        dsp::mat_vec::<dsp::Emulated>(w, rows, k, xc, bias, &mut emit_row)
-                    }
-                    Kernel::Dsp => dsp::mat_vec_asm(w, rows, k, xc, bias, &mut emit_row),
-                    _ => mat_vec_portable(w, rows, k, xc, bias, &mut emit_row),
-                }
-            }
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx2 {
+        let mut emit = |c: usize, r: usize, acc: i32| y[c * ldy + r] = rq.apply(ch0 + r, acc);
+        return x86::mat_mul_avx2(w, rows, k, x, cols, bias, &mut emit);
+    }
+    // Elsewhere the x86 kernels are never available (`Kernel::check`), so only the
+    // kernels below get here.
+    let mut scratch = dsp::Scratch::new();
+    for c in 0..cols {
+        let xc = &x[c * k..(c + 1) * k];
+        let yc = &mut y[c * ldy..c * ldy + rows];
+        let s = &mut scratch;
+        match kernel {
+            Kernel::Dsp => dsp::mat_vec_asm(w, k, xc, bias, rq, ch0, yc, s),
+            Kernel::DspEmulated => dsp::mat_vec::<dsp::Emulated>(w, k, xc, bias, rq, ch0, yc, s),
+            _ => mat_vec_portable(w, rows, k, xc, bias, &mut |r, acc| {
+                yc[r] = rq.apply(ch0 + r, acc)
+            }),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! folding of the input zero point into the bias ([`fold_input_offset`]).
 
 use super::fixed::{
-    check_activation, check_len, check_shift, check_zero_point, multiply_by_quantized_multiplier,
+    check_activation, check_len, check_shift, check_zero_point,
+    multiply_by_quantized_multiplier_fast,
 };
 use crate::error::{Error, Result};
 
@@ -33,7 +34,7 @@ pub struct Requant<'a> {
 impl Requant<'_> {
     /// Errors unless the parameters fit a layer of `channels` outputs:
     /// `multiplier` and `shift` both of length `channels` or both of length 1, every
-    /// shift in `-31..=30`, the zero point in `-128..=127`, `act_min <= act_max`.
+    /// multiplier `>= 0`, every shift in `-31..=30`, the zero point in `-128..=127`, `act_min <= act_max`.
     /// Every kernel taking a `Requant` calls this first.
     pub fn validate(&self, channels: usize) -> Result<()> {
         const OP: &str = "Requant";
@@ -42,24 +43,105 @@ impl Requant<'_> {
             check_len(OP, "multiplier (per channel, or 1)", channels, n)?;
         }
         check_len(OP, "shift (as multiplier)", n, self.shift.len())?;
-        for &s in self.shift {
-            check_shift(OP, "shift", i32::from(s))?;
+        // Branch-free scans: the kernels call this on every run, and a layer has
+        // hundreds of channels.
+        if !shifts_in_range(self.shift) {
+            for &s in self.shift {
+                check_shift(OP, "shift", i32::from(s))?;
+            }
+        }
+        if self.multiplier.iter().fold(0, |acc, &m| acc | m) < 0 {
+            return Err(Error::InvalidParameter {
+                op: OP,
+                name: "multiplier",
+                value: self.multiplier.iter().copied().min().unwrap_or(0) as f64,
+                valid: "0..=2147483647 (TFLite's QuantizeMultiplier gives [2^30, 2^31) or 0)",
+            });
         }
         check_zero_point(OP, "output_zero_point", self.output_zero_point)?;
         check_activation(OP, self.act_min, self.act_max)
+    }
+
+    /// The output stages of channels `ch0..ch0 + n` (inside the validated channels),
+    /// for kernels that walk the channels in order.
+    #[inline(always)]
+    pub(crate) fn stages(&self, ch0: usize, n: usize) -> Stages<'_> {
+        if self.multiplier.len() == 1 {
+            Stages::PerTensor(self.channel(0))
+        } else {
+            Stages::PerChannel(&self.multiplier[ch0..ch0 + n], &self.shift[ch0..ch0 + n])
+        }
+    }
+
+    /// The multiplier and shift of channel `o` (`o < channels` of
+    /// [`validate`](Self::validate)).
+    #[inline(always)]
+    pub(crate) fn channel(&self, o: usize) -> (i32, i32) {
+        let i = if self.multiplier.len() == 1 { 0 } else { o };
+        (self.multiplier[i], i32::from(self.shift[i]))
+    }
+
+    /// The requantized output for accumulator `acc` with a channel's `(multiplier,
+    /// shift)` from [`channel`](Self::channel) (after [`validate`](Self::validate)).
+    #[inline(always)]
+    pub(crate) fn finish(&self, (multiplier, shift): (i32, i32), acc: i32) -> i8 {
+        let scaled = multiply_by_quantized_multiplier_fast(acc, multiplier, shift);
+        // TFLM adds the offset in plain `int32_t` arithmetic: wrapping, as compiled.
+        let out = scaled.wrapping_add(self.output_zero_point);
+        // `max` then `min` (not `clamp`, whose `min <= max` assert validate has
+        // already made).
+        out.max(i32::from(self.act_min))
+            .min(i32::from(self.act_max)) as i8
+    }
+
+    /// `y[i] = ` the requantized `acc[i]` of channel `ch0 + i` (channels inside the
+    /// validated ones; `y` as long as `acc`): the output stage of a run of channels
+    /// in one tight loop.
+    #[inline(always)]
+    pub(crate) fn requantize(&self, ch0: usize, acc: &[i32], y: &mut [i8]) {
+        match self.stages(ch0, acc.len()) {
+            Stages::PerTensor(c) => {
+                for (out, &a) in y.iter_mut().zip(acc) {
+                    *out = self.finish(c, a);
+                }
+            }
+            Stages::PerChannel(m, s) => {
+                for (((out, &a), &m), &s) in y.iter_mut().zip(acc).zip(m).zip(s) {
+                    *out = self.finish((m, i32::from(s)), a);
+                }
+            }
+        }
     }
 
     /// The requantized output of channel `o` for accumulator `acc` (after
     /// [`validate`](Self::validate)).
     #[inline]
     pub(crate) fn apply(&self, o: usize, acc: i32) -> i8 {
-        let i = if self.multiplier.len() == 1 { 0 } else { o };
-        let scaled =
-            multiply_by_quantized_multiplier(acc, self.multiplier[i], i32::from(self.shift[i]));
-        // TFLM adds the offset in plain `int32_t` arithmetic: wrapping, as compiled.
-        let out = scaled.wrapping_add(self.output_zero_point);
-        out.clamp(i32::from(self.act_min), i32::from(self.act_max)) as i8
+        self.finish(self.channel(o), acc)
     }
+}
+
+/// Whether every shift is in `-31..=30`, four at a time: a byte `s` is in range when
+/// `(s + 31) mod 256 < 62`, and both steps work on the bytes of a word at once
+/// (additions on 7 bits, so no carry crosses into the next byte).
+fn shifts_in_range(shift: &[i8]) -> bool {
+    const HIGH: u32 = 0x8080_8080;
+    let words = shift.chunks_exact(4);
+    let tail = words.remainder().iter().all(|s| (-31..=30).contains(s));
+    let bad = words.fold(0, |bad, s| {
+        let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+        let t = ((w & !HIGH) + 0x1f1f_1f1f) ^ (w & HIGH); // every byte + 31
+        bad | ((t & !HIGH) + 0x4242_4242) | t // high bit: byte >= 62
+    });
+    tail && bad & HIGH == 0
+}
+
+/// The multipliers and shifts of a run of channels ([`Requant::stages`]).
+pub(crate) enum Stages<'a> {
+    /// One `(multiplier, shift)` for every channel.
+    PerTensor((i32, i32)),
+    /// The channels' multipliers and shifts.
+    PerChannel(&'a [i32], &'a [i8]),
 }
 
 /// Folds the input zero point into the bias: `out[o] = bias[o] - input_zero_point *
@@ -106,4 +188,64 @@ pub fn fold_input_offset(
         *slot = folded;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time range check against the plain one, for every shift value
+    /// in every position of a word and in the tail.
+    #[test]
+    fn shift_range_check_equals_plain_check() {
+        for v in i8::MIN..=i8::MAX {
+            for len in 1..=9 {
+                for pos in 0..len {
+                    let mut shift = [-31i8, 30, 0, -1, 5, -17, 29, -30, 1];
+                    shift[pos] = v;
+                    let s = &shift[..len];
+                    assert_eq!(
+                        shifts_in_range(s),
+                        s.iter().all(|x| (-31..=30).contains(x)),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    /// A negative multiplier (outside what TFLite's `QuantizeMultiplier` gives, and
+    /// where the kernels' fast path would not equal TFLM's saturating arithmetic) is
+    /// refused, naming itself and its range.
+    #[test]
+    fn negative_multiplier_is_refused_by_name() {
+        let rq = Requant {
+            multiplier: &[1 << 30, -5],
+            shift: &[0, -3],
+            output_zero_point: 0,
+            act_min: -128,
+            act_max: 127,
+        };
+        match rq.validate(2) {
+            Err(Error::InvalidParameter { name, valid, .. }) => {
+                assert_eq!(name, "multiplier");
+                assert!(valid.starts_with("0..=2147483647"));
+            }
+            other => panic!("expected the multiplier refused, got {other:?}"),
+        }
+        let bad_shift = Requant {
+            shift: &[0, 31],
+            multiplier: &[1 << 30, 1 << 30],
+            ..rq
+        };
+        assert!(matches!(
+            bad_shift.validate(2),
+            Err(Error::InvalidParameter { name: "shift", .. })
+        ));
+    }
 }
