@@ -2,6 +2,7 @@
 //! lookups and argmax.
 
 use super::fixed::{check_len, check_zero_point};
+use super::kernel::Kernel;
 use crate::error::{Error, Result};
 
 fn check_f32_scale(op: &'static str, scale: f32) -> Result<()> {
@@ -36,16 +37,62 @@ fn check_f32_scale(op: &'static str, scale: f32) -> Result<()> {
 /// quantize_f32_s8(&[0.25, -0.25, 100.0, 0.3], 0.5, 1, &mut y).unwrap();
 /// assert_eq!(y, [2, 0, 127, 2]); // 0.5 and -0.5 round away from zero
 /// ```
+///
+/// On x86-64 the loop runs on the vector unit of [`Kernel::best`] (AVX-512F or AVX2;
+/// the same bits); see [`quantize_f32_s8_with`].
 pub fn quantize_f32_s8(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    return quantize_f32_s8_with(Kernel::best(), x, scale, zero_point, y);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        check_quantize(x, scale, zero_point, y)?;
+        quantize_portable(x, scale, zero_point, y);
+        Ok(())
+    }
+}
+
+/// [`quantize_f32_s8`] on a given [`Kernel`]'s vector unit: `Avx512Vnni` runs sixteen
+/// values at a time with AVX-512F, `Avx2` eight with AVX2, the others the portable
+/// loop. All give the same bits (the same IEEE division; see the module
+/// `quant::x86::vector` for why the rest is exact). `InvalidParameter` if the kernel
+/// cannot run here; otherwise as [`quantize_f32_s8`].
+pub fn quantize_f32_s8_with(
+    kernel: Kernel,
+    x: &[f32],
+    scale: f32,
+    zero_point: i32,
+    y: &mut [i8],
+) -> Result<()> {
+    kernel.check("quantize_f32_s8")?;
+    check_quantize(x, scale, zero_point, y)?;
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::quantize_f32_s8(kernel, x, scale, zero_point, y, |v| {
+        quantize_one(v, scale, zero_point)
+    }) {
+        return Ok(());
+    }
+    quantize_portable(x, scale, zero_point, y);
+    Ok(())
+}
+
+fn check_quantize(x: &[f32], scale: f32, zero_point: i32, y: &[i8]) -> Result<()> {
     const OP: &str = "quantize_f32_s8";
     check_f32_scale(OP, scale)?;
     check_zero_point(OP, "zero_point", zero_point)?;
-    check_len(OP, "output", x.len(), y.len())?;
+    check_len(OP, "output", x.len(), y.len())
+}
+
+fn quantize_portable(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) {
     for (&v, o) in x.iter().zip(y.iter_mut()) {
-        let q = round_to_i32(v / scale).saturating_add(zero_point);
-        *o = q.clamp(-128, 127) as i8;
+        *o = quantize_one(v, scale, zero_point);
     }
-    Ok(())
+}
+
+/// One value of [`quantize_f32_s8`], the reference every vector loop equals.
+#[inline]
+fn quantize_one(v: f32, scale: f32, zero_point: i32) -> i8 {
+    let q = round_to_i32(v / scale).saturating_add(zero_point);
+    q.clamp(-128, 127) as i8
 }
 
 /// `roundf(v) as i32` (half away from zero; saturating; NaN to 0) without libm's
