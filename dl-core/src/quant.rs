@@ -79,7 +79,7 @@ mod x86;
 
 pub use add::{add_params, add_s8, AddParams};
 pub use conv::{conv2d_s8, conv2d_s8_with, ConvGeometry};
-pub use convert::{argmax_s8, dequantize_s8_f32, lut_s8, quantize_f32_s8};
+pub use convert::{argmax_s8, dequantize_s8_f32, lut_s8, quantize_f32_s8, quantize_f32_s8_with};
 pub use dense::{dense_s8, dense_s8_with};
 pub use dsp::{smlad, sxtb16, sxtb16_ror8};
 pub use fixed::{
@@ -87,6 +87,8 @@ pub use fixed::{
     saturating_rounding_doubling_high_mul,
 };
 pub use kernel::Kernel;
-pub use pool::{avg_pool_s8, max_pool_s8, mean_hw_s8, mean_params, MeanParams, PoolGeometry};
+pub use pool::{
+    avg_pool_s8, max_pool_s8, max_pool_s8_with, mean_hw_s8, mean_params, MeanParams, PoolGeometry,
+};
 pub use requant::{fold_input_offset, Requant};
 pub use softmax::{softmax_params, softmax_s8, SoftmaxParams};

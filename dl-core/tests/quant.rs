@@ -1110,3 +1110,199 @@ fn quantize_rounds_like_roundf_everywhere() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Vector fast paths of the element-wise kernels against the portable loops
+// ---------------------------------------------------------------------------------
+
+/// f32 values that stress quantization: ties at every magnitude, values one ulp
+/// either side of them, huge and tiny values, infinities, NaN, signed zeros.
+fn awkward_f32(rng: &mut Rng, scale: f32, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let r = rng.next_u32();
+            let tie = ((r % 600) as f32 - 300.0 + 0.5) * scale;
+            match i % 11 {
+                0 => tie,
+                1 => f32::from_bits(tie.to_bits().wrapping_add(1)),
+                2 => f32::from_bits(tie.to_bits().wrapping_sub(1)),
+                3 => f32::from_bits(rng.next_u32()), // any bit pattern, NaNs included
+                4 => [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -0.0, 0.0][r as usize % 5],
+                5 => [3.0e9, -3.0e9, 1024.5, -1024.5, 1e-40, -1e-40][r as usize % 6] * scale,
+                6 => ((r % 2049) as f32 - 1024.0) * scale, // integers around the clamp
+                _ => ((r % 100_000) as f32 / 100.0 - 500.0) * scale,
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every kernel's quantization (the AVX-512 and AVX2 loops, their masked and scalar
+    /// tails) gives the portable loop's bits, on any length and every kind of value.
+    #[test]
+    fn quantize_is_the_portable_loop_on_every_kernel(
+        n in 0usize..140, e in -30.0f64..30.0, zp in -128i32..128, seed in any::<u64>(),
+    ) {
+        let scale = 2f64.powf(e) as f32 * 1.37;
+        let x = awkward_f32(&mut Rng::seed_from_u64(seed), scale, n);
+        let mut want = vec![0i8; n];
+        quantize_f32_s8_with(Kernel::Portable, &x, scale, zp, &mut want).unwrap();
+        for k in kernels() {
+            let mut got = vec![0x55i8; n];
+            quantize_f32_s8_with(k, &x, scale, zp, &mut got).unwrap();
+            prop_assert_eq!(&got, &want, "{:?}", k);
+        }
+        let mut got = vec![0i8; n];
+        quantize_f32_s8(&x, scale, zp, &mut got).unwrap();
+        prop_assert_eq!(&got, &want);
+    }
+
+    /// Every kernel's 2x2 stride-2 max pooling (the AVX-512 paths for channel counts
+    /// that pair in one permute and the pixel-by-pixel one for the others, odd sizes
+    /// whose last row and column no window reads, row tails) gives TFLM's loop's bits.
+    #[test]
+    fn max_pool_2x2_is_tflite_on_every_kernel(
+        n in 1usize..3, h in 2usize..12, w in 2usize..40,
+        c in prop_oneof![1usize..5, Just(8usize), Just(16), Just(32), Just(64), 5usize..140],
+        act in (any::<i8>(), any::<i8>()), seed in any::<u64>(),
+    ) {
+        let g = PoolGeometry::new(n, h, w, c, 2, 2, (2, 2), (0, 0)).unwrap();
+        let (lo, hi) = act_range(act.0, act.1);
+        let x = bytes(&mut Rng::seed_from_u64(seed), g.input_len());
+        let want = naive_pool(&g, &x, 0, false, false, lo, hi);
+        for k in kernels() {
+            let mut got = vec![0x55i8; g.output_len()];
+            max_pool_s8_with(k, &g, &x, lo, hi, &mut got).unwrap();
+            prop_assert_eq!(&got, &want, "{:?} {:?}", k, g);
+        }
+    }
+}
+
+/// Quantization of the values the vector loops treat specially, on every kernel, at
+/// lengths that put them in the vector body and in each kind of tail.
+#[test]
+fn quantize_special_values_on_every_kernel() {
+    let specials = [
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+        3.0e9,
+        -3.0e9,
+        2147483520.0,
+        -2147483648.0,
+        1023.5,
+        -1023.5,
+        1024.0,
+        -1024.0,
+        1024.5,
+        -1025.5,
+        0.5,
+        -0.5,
+        0.49999997,
+        -0.49999997,
+        1.5,
+        -2.5,
+        -0.0,
+        f32::MIN_POSITIVE,
+        1e-45,
+    ];
+    for len in [1, 7, 8, 9, 15, 16, 17, 33] {
+        for start in 0..specials.len() {
+            let x: Vec<f32> = (0..len)
+                .map(|i| specials[(start + i) % specials.len()])
+                .collect();
+            for (scale, zp) in [(1.0, 0), (1.0, -128), (0.5, 127), (3.0e-3, 5)] {
+                let mut want = vec![0i8; len];
+                quantize_f32_s8_with(Kernel::Portable, &x, scale, zp, &mut want).unwrap();
+                for k in kernels() {
+                    let mut got = vec![0i8; len];
+                    quantize_f32_s8_with(k, &x, scale, zp, &mut got).unwrap();
+                    assert_eq!(got, want, "{k:?} {x:?} {scale} {zp}");
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(160))]
+
+    /// Convolutions of the shapes the VNNI direct kernel takes (ungrouped, up to
+    /// sixteen output channels dividing 16, several pixels per register, tap rows of
+    /// any length, row tails of fewer pixels than a register or a pass holds) and
+    /// some it refuses, on every kernel, against the naive loop.
+    #[test]
+    fn narrow_conv_matches_tflite_formula_on_every_kernel(
+        n in 1usize..3, h in 1usize..20, w in 1usize..36,
+        c_in in prop_oneof![1usize..5, Just(8usize)],
+        c_out in prop_oneof![Just(1usize), Just(2), Just(4), Just(8), Just(16), 1usize..17],
+        (kh, kw) in (1usize..4, 1usize..4), (sh, sw) in (1usize..3, 1usize..4),
+        dh in 1usize..3, (ph, pw) in (0usize..3, 0usize..3), grow in (0usize..2, 0usize..2),
+        izp in -128i32..128, ozp in -128i32..128, per_channel in any::<bool>(),
+        act in (any::<i8>(), any::<i8>()), seed in any::<u64>(),
+    ) {
+        let Ok(g) = ConvGeometry::new(n, h, w, c_in, c_out, kh, kw, (sh, sw), (ph, pw), (dh, 1), 1) else {
+            return Ok(());
+        };
+        let g = g.with_output_size(g.out_h + grow.0, g.out_w + grow.1).unwrap();
+        let mut rng = Rng::seed_from_u64(seed);
+        let x = bytes(&mut rng, g.input_len());
+        let wt = bytes(&mut rng, g.weight_len());
+        let bias: Vec<i32> = (0..c_out).map(|_| rng.next_u32() as i32 >> 8).collect();
+        let (m, s) = random_requant(&mut rng, c_out, per_channel);
+        let (act_min, act_max) = act_range(act.0, act.1);
+        let rq = Requant { multiplier: &m, shift: &s, output_zero_point: ozp, act_min, act_max };
+        let want = naive_conv(&g, &x, &wt, &bias, izp, &rq);
+        let mut folded = vec![0; c_out];
+        fold_input_offset(&wt, c_out, g.weight_len() / c_out, Some(&bias), izp, &mut folded).unwrap();
+        let mut scratch = vec![0i8; g.scratch_len()];
+        for k in kernels() {
+            let mut y = vec![0x55i8; g.output_len()];
+            conv2d_s8_with(k, &g, &x, &wt, &folded, izp as i8, &rq, &mut scratch, &mut y).unwrap();
+            prop_assert_eq!(&y, &want, "kernel {:?}, {:?}", k, g);
+        }
+    }
+}
+
+/// The MNIST CNN's two convolutions at a batch large enough to split over threads,
+/// every kernel against the naive loop.
+#[test]
+fn mnist_convs_at_a_batch_on_every_kernel() {
+    let mut rng = Rng::seed_from_u64(99);
+    for (h, c_in, c_out) in [(28, 1, 8), (14, 8, 16)] {
+        let g = ConvGeometry::new(70, h, h, c_in, c_out, 3, 3, (1, 1), (1, 1), (1, 1), 1).unwrap();
+        let x = bytes(&mut rng, g.input_len());
+        let wt = bytes(&mut rng, g.weight_len());
+        let bias: Vec<i32> = (0..c_out).map(|_| rng.next_u32() as i32 >> 8).collect();
+        let (m, s) = random_requant(&mut rng, c_out, true);
+        let rq = Requant {
+            multiplier: &m,
+            shift: &s,
+            output_zero_point: -9,
+            act_min: -9,
+            act_max: 127,
+        };
+        let want = naive_conv(&g, &x, &wt, &bias, 5, &rq);
+        let mut folded = vec![0; c_out];
+        fold_input_offset(
+            &wt,
+            c_out,
+            g.weight_len() / c_out,
+            Some(&bias),
+            5,
+            &mut folded,
+        )
+        .unwrap();
+        let mut scratch = vec![0i8; g.scratch_len()];
+        for k in kernels() {
+            let mut y = vec![0i8; g.output_len()];
+            conv2d_s8_with(k, &g, &x, &wt, &folded, 5, &rq, &mut scratch, &mut y).unwrap();
+            assert_eq!(y, want, "kernel {k:?}, {g:?}");
+        }
+    }
+}

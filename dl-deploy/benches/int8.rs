@@ -222,6 +222,10 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
     }
     group.finish();
 
+    if std::env::var_os("DL_BENCH_OPS").is_some() {
+        bench_ops(c, w, &b1, &want);
+    }
+
     let mut group = c.benchmark_group("int8_model");
     let model = one.model;
     let mut y = vec![0i8; classes];
@@ -245,6 +249,37 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
                 out.data()[0]
             })
         });
+    }
+    group.finish();
+}
+
+/// `int8_ops/{model}/b{batch}/{index}_{kind}`: each op of the `int8/*` programs timed
+/// alone (`Program::invoke` of a one-op program on an arena that holds the previous
+/// ops' results), to see where the time goes. Only with `DL_BENCH_OPS` set.
+fn bench_ops(c: &mut Criterion, w: &Workload, b1: &[u8], want: &[i8]) {
+    let per = w.input_len();
+    let mut group = c.benchmark_group("int8_ops");
+    for batch in BATCHES {
+        let mut engine = if batch == 1 {
+            Engine::new(b1)
+        } else {
+            Engine::new(&w.int8_blob(batch))
+        };
+        let mut y = vec![0i8; batch * w.model_output_len()];
+        engine.run(&w.inputs[..batch * per], &mut y);
+        assert!(y == want[..y.len()]);
+        for i in 0..engine.ops.len() {
+            let program: Program<'_> = Program {
+                ops: &engine.ops[i..i + 1],
+                arena_len: engine.model.arena_len(),
+                align: engine.model.align(),
+                input: engine.input,
+                output: engine.output,
+            };
+            let arena = engine.arena.bytes();
+            let name = format!("{}/b{batch}/{i}_{:?}", w.name, engine.ops[i].kind());
+            group.bench_function(name, |b| b.iter(|| program.invoke(arena).unwrap()));
+        }
     }
     group.finish();
 }

@@ -480,6 +480,9 @@ fn conv_vnni(
     rq: &Requant,
     y: &mut [i8],
 ) -> bool {
+    if x86::conv_direct(g, x, w, bias_eff, input_zero_point, rq, y) {
+        return true;
+    }
     let pad = input_zero_point as u8 ^ 0x80;
     let per_image = g.out_h * g.out_w;
     let image_len = g.h * g.w * g.c_in;

@@ -2,6 +2,7 @@
 //! lookups and argmax.
 
 use super::fixed::{check_len, check_zero_point};
+use super::kernel::Kernel;
 use crate::error::{Error, Result};
 
 fn check_f32_scale(op: &'static str, scale: f32) -> Result<()> {
@@ -36,11 +37,52 @@ fn check_f32_scale(op: &'static str, scale: f32) -> Result<()> {
 /// quantize_f32_s8(&[0.25, -0.25, 100.0, 0.3], 0.5, 1, &mut y).unwrap();
 /// assert_eq!(y, [2, 0, 127, 2]); // 0.5 and -0.5 round away from zero
 /// ```
+///
+/// On x86-64 the loop runs on the vector unit of [`Kernel::best`] (AVX-512F or AVX2;
+/// the same bits); see [`quantize_f32_s8_with`].
 pub fn quantize_f32_s8(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    return quantize_f32_s8_with(Kernel::best(), x, scale, zero_point, y);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        check_quantize(x, scale, zero_point, y)?;
+        quantize_portable(x, scale, zero_point, y);
+        Ok(())
+    }
+}
+
+/// [`quantize_f32_s8`] on a given [`Kernel`]'s vector unit: `Avx512Vnni` runs sixteen
+/// values at a time with AVX-512F, `Avx2` eight with AVX2, the others the portable
+/// loop. All give the same bits (the same IEEE division; see the module
+/// `quant::x86::vector` for why the rest is exact). `InvalidParameter` if the kernel
+/// cannot run here; otherwise as [`quantize_f32_s8`].
+pub fn quantize_f32_s8_with(
+    kernel: Kernel,
+    x: &[f32],
+    scale: f32,
+    zero_point: i32,
+    y: &mut [i8],
+) -> Result<()> {
+    kernel.check("quantize_f32_s8")?;
+    check_quantize(x, scale, zero_point, y)?;
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::quantize_f32_s8(kernel, x, scale, zero_point, y, |v| {
+        quantize_one(v, scale, zero_point)
+    }) {
+        return Ok(());
+    }
+    quantize_portable(x, scale, zero_point, y);
+    Ok(())
+}
+
+fn check_quantize(x: &[f32], scale: f32, zero_point: i32, y: &[i8]) -> Result<()> {
     const OP: &str = "quantize_f32_s8";
     check_f32_scale(OP, scale)?;
     check_zero_point(OP, "zero_point", zero_point)?;
-    check_len(OP, "output", x.len(), y.len())?;
+    check_len(OP, "output", x.len(), y.len())
+}
+
+fn quantize_portable(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) {
     // Dividing by `scale / 2` gives `2 * (v / scale)` with one rounding, exactly as
     // the doubled quotient: halving a normal scale is exact and scaling by 2
     // commutes with rounding (the quotients that differ are below 2^-125, which
@@ -52,10 +94,15 @@ pub fn quantize_f32_s8(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) -> 
         }
     } else {
         for (&v, o) in x.iter().zip(y.iter_mut()) {
-            *o = affine_s8(round_half_away(v / scale * 2.0), zero_point);
+            *o = quantize_one(v, scale, zero_point);
         }
     }
-    Ok(())
+}
+
+/// One value of [`quantize_f32_s8`], the reference every vector loop equals.
+#[inline]
+fn quantize_one(v: f32, scale: f32, zero_point: i32) -> i8 {
+    affine_s8(round_half_away(v / scale * 2.0), zero_point)
 }
 
 /// `clamp(q + zero_point, -128, 127)`.

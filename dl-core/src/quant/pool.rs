@@ -7,6 +7,7 @@ use super::fixed::{
     as_tflite_scale, check_activation, check_len, check_scale, check_shift, check_zero_point, mul,
     multiply_by_quantized_multiplier, quantize_multiplier,
 };
+use super::kernel::Kernel;
 use crate::error::{Error, Result};
 
 /// Sizes of a 2-D pooling: input `[n, h, w, c]` (NHWC), output `[n, out_h, out_w, c]`;
@@ -206,6 +207,9 @@ fn check_pool(
 /// window's in-bounds taps (padding never wins), clamped to `[act_min, act_max]`.
 /// Input and output share their quantization (TFLM requires it).
 ///
+/// On x86-64 a 2x2 stride-2 unpadded window runs on AVX-512BW where
+/// [`Kernel::best`] is `Avx512Vnni` (the same bits; see [`max_pool_s8_with`]).
+///
 /// Errors: the geometry's, `LengthMismatch` for `x` or `y`, `act_min > act_max`.
 pub fn max_pool_s8(
     g: &PoolGeometry,
@@ -214,7 +218,41 @@ pub fn max_pool_s8(
     act_max: i8,
     y: &mut [i8],
 ) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    return max_pool_s8_with(Kernel::best(), g, x, act_min, act_max, y);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        check_pool("max_pool_s8", g, x, y, act_min, act_max)?;
+        max_pool_portable(g, x, act_min, act_max, y);
+        Ok(())
+    }
+}
+
+/// [`max_pool_s8`] on a given [`Kernel`]: `Avx512Vnni` takes a 2x2 window with
+/// stride 2, no padding and every window inside the input sixteen to sixty-four bytes
+/// at a time (`vpmaxsb`); every other geometry and kernel runs the portable loop. The
+/// same bits either way (a maximum does not depend on the order it is taken in).
+/// `InvalidParameter` if the kernel cannot run here; otherwise as [`max_pool_s8`].
+pub fn max_pool_s8_with(
+    kernel: Kernel,
+    g: &PoolGeometry,
+    x: &[i8],
+    act_min: i8,
+    act_max: i8,
+    y: &mut [i8],
+) -> Result<()> {
+    kernel.check("max_pool_s8")?;
     check_pool("max_pool_s8", g, x, y, act_min, act_max)?;
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::max_pool_s8(kernel, g, x, act_min, act_max, y) {
+        return Ok(());
+    }
+    max_pool_portable(g, x, act_min, act_max, y);
+    Ok(())
+}
+
+/// TFLM's loop, any geometry (checked by the caller).
+fn max_pool_portable(g: &PoolGeometry, x: &[i8], act_min: i8, act_max: i8, y: &mut [i8]) {
     let (w, c) = (g.w, g.c);
     g.for_each_window(|out, rows, cols, base| {
         for ch in 0..c {
@@ -227,7 +265,6 @@ pub fn max_pool_s8(
             y[out + ch] = m.clamp(act_min, act_max);
         }
     });
-    Ok(())
 }
 
 /// Average pooling with TFLM's rounding: `acc > 0 ? (acc + n / 2) / n : (acc - n / 2)

@@ -255,6 +255,71 @@ pub(crate) fn mat_mul_vnni_filled(
 #[cfg(target_arch = "x86_64")]
 pub(crate) use vnni::Segments;
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
+#[cfg(target_arch = "x86_64")]
+mod vector;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use direct::conv2d as conv_direct;
+
+/// [`super::quantize_f32_s8`]'s loop on `kernel`'s vector unit (AVX-512F for
+/// `Avx512Vnni`, AVX2 for `Avx2`), `scalar` being the portable formula for one value
+/// (the AVX2 loop's last few). Returns `false`, having done nothing, for the other
+/// kernels or a CPU without the features. The same bits as `scalar` on every value.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn quantize_f32_s8(
+    kernel: Kernel,
+    x: &[f32],
+    scale: f32,
+    zero_point: i32,
+    y: &mut [i8],
+    scalar: impl Fn(f32) -> i8,
+) -> bool {
+    assert!(y.len() >= x.len());
+    match kernel {
+        // SAFETY: the CPU has AVX-512F (VNNI implies it), and `y` is long enough.
+        Kernel::Avx512Vnni if has_vnni() => unsafe {
+            vector::quantize_avx512(x, scale, zero_point, y)
+        },
+        // SAFETY: the CPU has AVX2, and `y` is long enough.
+        Kernel::Avx2 if has_avx2() => unsafe {
+            vector::quantize_avx2(x, scale, zero_point, y, scalar)
+        },
+        _ => return false,
+    }
+    true
+}
+
+/// [`super::max_pool_s8`] for a 2x2 window, stride 2, no padding and every window
+/// inside the input, on the AVX-512BW kernel ([`vector::max_pool_2x2_avx512`]) when
+/// `kernel` is `Avx512Vnni` and the CPU has it. Returns `false`, having done nothing,
+/// for any other geometry or kernel. The caller has checked the geometry and the
+/// lengths.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn max_pool_s8(
+    kernel: Kernel,
+    g: &super::PoolGeometry,
+    x: &[i8],
+    act_min: i8,
+    act_max: i8,
+    y: &mut [i8],
+) -> bool {
+    let fits = (g.kh, g.kw, g.stride, g.pad) == (2, 2, (2, 2), (0, 0))
+        && g.out_h * 2 <= g.h
+        && g.out_w * 2 <= g.w;
+    if kernel != Kernel::Avx512Vnni || !has_vnni() || !fits {
+        return false;
+    }
+    assert!(x.len() >= g.input_len() && y.len() >= g.output_len());
+    // SAFETY: the CPU has AVX-512F and BW (VNNI implies them); the lengths and the
+    // geometry are as the kernel requires (checked above).
+    unsafe {
+        vector::max_pool_2x2_avx512(g.n, g.h, g.w, g.c, g.out_h, g.out_w, x, act_min, act_max, y)
+    };
+    true
+}
+
 /// `dst[i] = src[i] ^ 0x80` for `i < src.len()` (`dst` at least as long): int8 as the
 /// unsigned `x + 128` that `vpdpbusd` takes. By words, without a loop for the short
 /// runs a convolution's patch rows are (a library `memcpy` call costs more).
@@ -325,6 +390,7 @@ pub(crate) mod vnni {
     #![allow(clippy::needless_range_loop)]
 
     use super::super::kernel::Out;
+    use super::super::requant::Requant;
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -381,7 +447,7 @@ pub(crate) mod vnni {
     /// The output stage of sixteen channels, as vectors: multiplier, left and right
     /// shift, zero point, clamp; and what [`requant16`] derives from them, computed
     /// once per block of channels rather than per vector of results.
-    struct Stage {
+    pub(crate) struct Stage {
         m: __m512i,
         /// `m`'s odd lanes moved to the even ones (for `vpmuldq`).
         m_odd: __m512i,
@@ -419,6 +485,40 @@ pub(crate) mod vnni {
                 ))),
             )
         };
+        stage_from(m, s, rq)
+    }
+
+    /// The output stage whose lane `l` is channel `l % c_out` of `rq` (validated for
+    /// `c_out` channels): `16 / c_out` pixels of a convolution in one register.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) fn stage_lanes(rq: &Requant<'_>, c_out: usize) -> Stage {
+        let per_channel = rq.multiplier.len() != 1;
+        let (mut m, mut s) = ([0i32; 16], [0i32; 16]);
+        // The channel of each lane counted, not divided for (a division per lane
+        // costs as much as a pixel).
+        let mut o = 0;
+        for l in 0..16 {
+            let i = if per_channel { o } else { 0 };
+            m[l] = rq.multiplier[i];
+            s[l] = i32::from(rq.shift[i]);
+            o = if o + 1 == c_out { 0 } else { o + 1 };
+        }
+        // SAFETY: both arrays hold sixteen lanes.
+        let (m, s) = unsafe {
+            (
+                _mm512_loadu_si512(m.as_ptr().cast()),
+                _mm512_loadu_si512(s.as_ptr().cast()),
+            )
+        };
+        stage_from(m, s, rq)
+    }
+
+    /// The stage of multipliers `m` and shifts `s` (lane by lane) with `rq`'s zero
+    /// point and clamp.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn stage_from(m: __m512i, s: __m512i, rq: &Requant<'_>) -> Stage {
         let zero = _mm512_setzero_si512();
         let one = _mm512_set1_epi32(1);
         let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
@@ -439,7 +539,7 @@ pub(crate) mod vnni {
 
     /// The mask of the first `live` of 16 lanes.
     #[inline]
-    fn lanes(live: usize) -> u16 {
+    pub(super) fn lanes(live: usize) -> u16 {
         if live >= 16 {
             u16::MAX
         } else {
@@ -455,7 +555,7 @@ pub(crate) mod vnni {
     /// lanes, which [`store`] narrows).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    fn requant16(acc: __m512i, st: &Stage) -> __m512i {
+    pub(super) fn requant16(acc: __m512i, st: &Stage) -> __m512i {
         let a = _mm512_sllv_epi32(acc, st.left);
         let nudge = _mm512_set1_epi64(1 << 30);
         // 64-bit products of the even lanes, and of the odd ones shifted down.
@@ -514,19 +614,33 @@ pub(crate) mod vnni {
         fold(z0, z1)
     }
 
-    /// Stores the first `live` of sixteen clamped lanes at `y`, as bytes (`vpmovdb`
-    /// with a mask: AVX-512F, no VL needed).
+    /// Stores the first `live` of sixteen clamped lanes at `y`, as bytes: narrowed
+    /// in a register (`vpmovdb`), then a plain 16-byte store or, for fewer lanes, a
+    /// masked byte store (AVX-512BW, no VL needed). `vpmovdb` straight to memory
+    /// would do both in one instruction, but on AMD's Zen 4 that form costs several
+    /// times the pair.
     ///
     /// # Safety
     /// `y .. y + live` is writable.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn store(y: *mut i8, live: usize, v: __m512i) {
-        _mm512_mask_cvtepi32_storeu_epi8(y, lanes(live), v);
+    pub(super) unsafe fn store(y: *mut i8, live: usize, v: __m512i) {
+        let bytes = _mm512_cvtepi32_epi8(v);
+        if live >= 16 {
+            _mm_storeu_si128(y.cast(), bytes);
+        } else {
+            _mm512_mask_storeu_epi8(y, (1u64 << live) - 1, _mm512_castsi128_si512(bytes));
+        }
     }
 
     /// `out.y[c * ldy + r] = requant(bias[r] + dot(w[r], x[c]))` for `rows` rows of
     /// `k` bytes and `cols` input vectors, sixteen rows at a time against one input.
+    ///
+    /// Here the weights are the operand made unsigned (`w ^ 0x80 = w + 128`, one
+    /// `vpxord` per load) and the input stays signed: each row sums `(w + 128) * x`,
+    /// so `128 * sum(x)`, one number per input vector, comes off every row's sum
+    /// (no pass over the weights for their sums, which a call at batch 1 would pay
+    /// for as much as for the products). Wrapping, so the same bits.
     ///
     /// # Safety
     /// The CPU has AVX-512F, BW and VNNI; `w` holds `rows * k`, `x` `cols * k` bytes,
@@ -555,46 +669,33 @@ pub(crate) mod vnni {
             // A partial block repeats the last row; its lanes are not stored.
             let wp: [*const i8; 16] =
                 core::array::from_fn(|i| w.as_ptr().add((r0 + i).min(rows - 1) * k));
-            // The input is made unsigned (x + 128) for `vpdpbusd`; take 128 * sum(w)
-            // back off the bias, in the same wrapping arithmetic.
-            let mut sums = [zero; 16];
-            for s in 0..steps {
-                for i in 0..16 {
-                    let wv = _mm512_loadu_si512(wp[i].add(s * 64).cast());
-                    sums[i] = _mm512_dpbusd_epi32(sums[i], ones, wv);
-                }
-            }
-            if tail != 0 {
-                for i in 0..16 {
-                    let wv = _mm512_maskz_loadu_epi8(tail_mask, wp[i].add(steps * 64));
-                    sums[i] = _mm512_dpbusd_epi32(sums[i], ones, wv);
-                }
-            }
             let b = _mm512_maskz_loadu_epi32(lanes(live), bias.as_ptr().add(r0));
-            let corrected = _mm512_sub_epi32(b, _mm512_slli_epi32::<7>(hsum16(&sums)));
             let st = stage(out, out.ch0 + r0, live);
             for c in 0..cols {
                 let xp = x.as_ptr().add(c * k);
                 let mut acc = [zero; 16];
+                // sum(x) in lanes, by `vpdpbusd` of ones with the signed input.
+                let mut xsum = zero;
                 for s in 0..steps {
-                    let xv = _mm512_xor_si512(_mm512_loadu_si512(xp.add(s * 64).cast()), flip);
+                    let xv = _mm512_loadu_si512(xp.add(s * 64).cast());
+                    xsum = _mm512_dpbusd_epi32(xsum, ones, xv);
                     for i in 0..16 {
                         let wv = _mm512_loadu_si512(wp[i].add(s * 64).cast());
-                        acc[i] = _mm512_dpbusd_epi32(acc[i], xv, wv);
+                        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_xor_si512(wv, flip), xv);
                     }
                 }
                 if tail != 0 {
-                    // Masked-off lanes read as 0 and flip to 128; the weight there is 0.
-                    let xv = _mm512_xor_si512(
-                        _mm512_maskz_loadu_epi8(tail_mask, xp.add(steps * 64)),
-                        flip,
-                    );
+                    // Masked-off input lanes read 0: whatever the weight there, nothing.
+                    let xv = _mm512_maskz_loadu_epi8(tail_mask, xp.add(steps * 64));
+                    xsum = _mm512_dpbusd_epi32(xsum, ones, xv);
                     for i in 0..16 {
                         let wv = _mm512_maskz_loadu_epi8(tail_mask, wp[i].add(steps * 64));
-                        acc[i] = _mm512_dpbusd_epi32(acc[i], xv, wv);
+                        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_xor_si512(wv, flip), xv);
                     }
                 }
-                let total = _mm512_add_epi32(corrected, hsum16(&acc));
+                let offset = _mm512_reduce_add_epi32(xsum).wrapping_shl(7);
+                let total =
+                    _mm512_add_epi32(_mm512_sub_epi32(b, _mm512_set1_epi32(offset)), hsum16(&acc));
                 store(y.add(c * out.ldy + r0), live, requant16(total, &st));
             }
             r0 += 16;
