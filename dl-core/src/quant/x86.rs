@@ -211,6 +211,11 @@ pub(crate) fn mat_mul_vnni(
             let done = unsafe { vnni::mat_mul_packed(w, rows, seg, n, bias, &mut part, &mut fill) };
             debug_assert!(done);
         });
+    } else if cols.saturating_mul(k) < PARALLEL_BYTES {
+        // One thread anyway: straight to the kernel (at batch 1 the detour through
+        // the block splitter's closure is a measurable part of a small layer).
+        // SAFETY: the CPU has VNNI; the lengths are as checked above.
+        unsafe { vnni::mat_mul_rows(w, rows, k, x, cols, bias, out) }
     } else {
         for_column_blocks(cols, k, ldy, out.y, &|c0, n, y| {
             let mut part = Out { rq, ch0, y, ldy };
