@@ -121,6 +121,28 @@ pub(crate) unsafe fn quantize_avx2(
     }
 }
 
+/// `dst[i] = src[i] ^ 0x80` for every byte of `src` (int8 as the unsigned `x + 128`
+/// that `vpdpbusd` takes), 64 bytes at a time, the tail masked.
+///
+/// # Safety
+/// The CPU has AVX-512F. (The last `n % 64` bytes go by words, [`super::flip_into`].)
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn flip_avx512(src: &[i8], dst: &mut [u8]) {
+    let n = src.len();
+    assert!(dst.len() >= n);
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 64 <= n {
+        let v = _mm512_loadu_si512(s.add(i).cast());
+        _mm512_storeu_si512(d.add(i).cast(), _mm512_xor_si512(v, flip));
+        i += 64;
+    }
+    if i < n {
+        super::flip_into(&src[i..], &mut dst[i..n]);
+    }
+}
+
 /// Input bytes of a pooling row pair handled per step: two vectors from each row.
 const STEP_IN: usize = 128;
 
