@@ -17,6 +17,7 @@
 #![allow(unexpected_cfgs)]
 
 use super::requant::Requant;
+use core::mem::MaybeUninit;
 
 /// Whether the assembly loop is compiled in (see [`super::Kernel::Dsp`]).
 pub(crate) const HAS_ASM: bool = cfg!(all(
@@ -98,6 +99,30 @@ pub(crate) trait DspOps {
         }
         (a0, a1)
     }
+
+    /// [`DspOps::blocks8`] for three weight rows: each expanded input word serves
+    /// three rows (1.4 instructions per multiply-accumulate in the assembly).
+    #[inline(always)]
+    fn blocks8x3(xe: &[u32], w: [&[i8]; 3], mut a: [i32; 3]) -> [i32; 3]
+    where
+        Self: Sized,
+    {
+        for (((x, p), q), r) in xe
+            .chunks_exact(4)
+            .zip(w[0].chunks_exact(8))
+            .zip(w[1].chunks_exact(8))
+            .zip(w[2].chunks_exact(8))
+        {
+            for (h, (xe, xo)) in [(x[0], x[1]), (x[2], x[3])].into_iter().enumerate() {
+                for (acc, row) in a.iter_mut().zip([p, q, r]) {
+                    let v = word(&row[4 * h..4 * h + 4]);
+                    *acc = Self::smlad(Self::sxtb16(v), xe, *acc);
+                    *acc = Self::smlad(Self::sxtb16_ror8(v), xo, *acc);
+                }
+            }
+        }
+        a
+    }
 }
 
 /// The instructions as plain Rust.
@@ -160,9 +185,10 @@ mod asm {
         }
 
         /// Per 8 input bytes: 2 `LDRD`s of the expanded input, 4 weight loads, 8
-        /// `SXTB16`, 8 `SMLAD`, `SUBS` + `BNE`: 24 instructions for 16
-        /// multiply-accumulates (1.5 per multiply-accumulate). Each group of 11 lines
-        /// is one [`super::mac4`]; `t` takes each weight expansion in turn.
+        /// `SXTB16`, 8 `SMLAD`: 22 instructions for 16 multiply-accumulates, and a
+        /// `SUBS` + `BNE` per 16 bytes (1.44 per multiply-accumulate). Each group of
+        /// 11 lines is one [`super::mac4`]; `t` takes each weight expansion in turn.
+        /// An odd number of 8-byte blocks enters the 16-byte body half way.
         #[inline(always)]
         fn blocks8(xe: &[u32], w0: &[i8], w1: &[i8], mut a0: i32, mut a1: i32) -> (i32, i32) {
             let n = xe.len() / 4;
@@ -175,11 +201,38 @@ mod asm {
             // which the slices have (checked above); `xe` is a `u32` slice, so word
             // aligned as LDRD requires; the weight LDRs may be unaligned on Armv7-M
             // (CMSIS-NN relies on it too; they fault only if the application sets
-            // CCR.UNALIGN_TRP). The loop runs n >= 1 times. Flags (and APSR.Q) are
-            // clobbered.
+            // CCR.UNALIGN_TRP). n >= 1 blocks of 8 run: n / 2 whole passes, plus the
+            // second half of one for an odd n. Flags (and APSR.Q) are clobbered.
             unsafe {
                 asm!(
+                    "lsrs {n}, {n}, #1",
+                    "bcc 2f",
+                    "adds {n}, {n}, #1",
+                    "b 3f",
                     "2:",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "3:",
                     "ldrd {xe}, {xo}, [{px}], #8",
                     "ldr {w}, [{p0}], #4",
                     "sxtb16 {t}, {w}",
@@ -219,6 +272,110 @@ mod asm {
             }
             (a0, a1)
         }
+
+        /// Three rows: per 8 input bytes 2 `LDRD`s, 6 weight loads, 12 `SXTB16`, 12
+        /// `SMLAD` (32 instructions for 24 multiply-accumulates), `SUBS` + `BNE` per
+        /// 16 bytes: 1.375 per multiply-accumulate, in all twelve registers `asm!`
+        /// may use.
+        #[inline(always)]
+        fn blocks8x3(xe: &[u32], w: [&[i8]; 3], a: [i32; 3]) -> [i32; 3] {
+            let n = xe.len() / 4;
+            let [mut a0, mut a1, mut a2] = a;
+            if n == 0 || w.iter().any(|r| r.len() < n * 8) {
+                return a;
+            }
+            // SAFETY: as in `blocks8`, with a third row read for n * 8 bytes.
+            unsafe {
+                asm!(
+                    "lsrs {n}, {n}, #1",
+                    "bcc 2f",
+                    "adds {n}, {n}, #1",
+                    "b 3f",
+                    "2:",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "3:",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    px = inout(reg) xe.as_ptr() => _,
+                    p0 = inout(reg) w[0].as_ptr() => _,
+                    p1 = inout(reg) w[1].as_ptr() => _,
+                    p2 = inout(reg) w[2].as_ptr() => _,
+                    n = inout(reg) n => _,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    xe = out(reg) _,
+                    xo = out(reg) _,
+                    w = out(reg) _,
+                    t = out(reg) _,
+                    options(readonly, nostack),
+                );
+            }
+            [a0, a1, a2]
+        }
     }
 }
 
@@ -245,23 +402,32 @@ pub(crate) fn mat_vec_asm(
 /// Rows summed before their block is requantized ([`mat_vec`]).
 const BLOCK: usize = 32;
 /// Input bytes expanded at a time (a multiple of 8).
-const SPAN: usize = 64;
+const SPAN: usize = 128;
 
-/// The buffers of [`mat_vec`], made once per layer (a zeroed array costs a
-/// `memset` on every call, and a convolution calls once per output pixel).
+/// The buffers of [`mat_vec`], made once per layer and left uninitialized: zeroing
+/// them cost more instructions than a small layer's whole output stage.
 pub(crate) struct Scratch {
-    acc: [i32; BLOCK],
-    xe: [u32; SPAN / 2],
+    acc: [MaybeUninit<i32>; BLOCK],
+    xe: [MaybeUninit<u32>; SPAN / 2],
 }
 
 impl Scratch {
-    /// Empty buffers.
+    /// Uninitialized buffers.
     pub(crate) fn new() -> Self {
         Scratch {
-            acc: [0; BLOCK],
-            xe: [0; SPAN / 2],
+            acc: [MaybeUninit::uninit(); BLOCK],
+            xe: [MaybeUninit::uninit(); SPAN / 2],
         }
     }
+}
+
+/// `slots`, every one of which the caller has just written, as initialized values.
+///
+/// # Safety
+/// Every element of `slots` must have been written.
+unsafe fn written<T>(slots: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller wrote every element.
+    unsafe { &mut *(slots as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// `y[r] = rq(ch0 + r, bias[r] + dot(w[r], x))` for each of the `y.len()` rows of `w`
@@ -288,46 +454,104 @@ pub(crate) fn mat_vec<D: DspOps>(
     let Scratch { acc, xe } = scratch;
     for (r0, out) in (0..).step_by(BLOCK).zip(y.chunks_mut(BLOCK)) {
         let n = out.len();
-        let acc = &mut acc[..n];
-        acc.copy_from_slice(&bias[r0..r0 + n]);
+        let slots = &mut acc[..n];
+        for (slot, &b) in slots.iter_mut().zip(&bias[r0..r0 + n]) {
+            slot.write(b);
+        }
+        // SAFETY: the loop above wrote all `n` slots (`bias[r0..r0 + n]` has `n`).
+        let acc = unsafe { written(slots) };
         let rows = &w[r0 * k..(r0 + n) * k];
         for (c0, xs) in (0..).step_by(SPAN).zip(x.chunks(SPAN)) {
             let n8 = xs.len() / 8 * 8;
-            let xe = &mut xe[..n8 / 2];
-            expand::<D>(&xs[..n8], xe);
+            let xe = expand::<D>(&xs[..n8], &mut xe[..n8 / 2]);
             add_sums::<D>(rows, k, c0, xs, xe, acc);
         }
         rq.requantize(ch0 + r0, acc, out);
     }
 }
 
-/// `xe[2i], xe[2i + 1] = SXTB16(x word i), SXTB16(x word i, ROR #8)`.
+/// `xe[2i], xe[2i + 1] = SXTB16(x word i), SXTB16(x word i, ROR #8)` for the
+/// `x.len() / 4 == xe.len() / 2` words of `x`; returns `xe`, written.
 #[inline(always)]
-fn expand<D: DspOps>(x: &[i8], xe: &mut [u32]) {
-    for (b, e) in x.chunks_exact(4).zip(xe.chunks_exact_mut(2)) {
+fn expand<'e, D: DspOps>(x: &[i8], xe: &'e mut [MaybeUninit<u32>]) -> &'e [u32] {
+    debug_assert_eq!(x.len() / 4 * 2, xe.len());
+    let words = x.chunks_exact(4).zip(xe.chunks_exact_mut(2));
+    let written_len = 2 * words.len();
+    for (b, e) in words {
         let v = word(b);
-        e[0] = D::sxtb16(v);
-        e[1] = D::sxtb16_ror8(v);
+        e[0].write(D::sxtb16(v));
+        e[1].write(D::sxtb16_ror8(v));
     }
+    let xe = &mut xe[..written_len];
+    // SAFETY: the loop wrote both slots of each of its `written_len / 2` pairs,
+    // which are exactly `xe[..written_len]`.
+    unsafe { written(xe) }
 }
 
 /// `acc[r] += dot(rows[r][c0..c0 + xs.len()], xs)` for the `acc.len()` rows (`k`
-/// long) of `rows`, two at a time; `xe` is the expansion of the first
-/// `xe.len() * 2` bytes of `xs`.
+/// long) of `rows`, three at a time, then a pair or a single row; `xe` is the
+/// expansion of the first `xe.len() * 2` bytes of `xs`.
 #[inline(always)]
 fn add_sums<D: DspOps>(rows: &[i8], k: usize, c0: usize, xs: &[i8], xe: &[u32], acc: &mut [i32]) {
     let len = xs.len();
+    if c0 == 0 && len == k {
+        // One span covers the rows (every layer with k <= SPAN): walk them whole,
+        // with no per-row bounds checks.
+        return add_sums_whole::<D>(rows, k, xs, xe, acc);
+    }
     let span = |r: usize| &rows[r * k + c0..r * k + c0 + len];
-    let last = acc.len().wrapping_sub(1);
-    let mut pairs = acc.chunks_exact_mut(2);
-    for (r, a) in (0..).step_by(2).zip(&mut pairs) {
-        (a[0], a[1]) = dot2::<D>(span(r), span(r + 1), xs, xe, a[0], a[1]);
+    let left = acc.len() / 3 * 3;
+    let (whole, rest) = acc.split_at_mut(left);
+    for (r, a) in (0..).step_by(3).zip(whole.chunks_exact_mut(3)) {
+        let w = [span(r), span(r + 1), span(r + 2)];
+        let sums = D::blocks8x3(xe, w, [a[0], a[1], a[2]]);
+        for ((acc, sum), row) in a.iter_mut().zip(sums).zip(w) {
+            *acc = tail(row, xs, xe.len() * 2, sum);
+        }
     }
-    if let [a] = pairs.into_remainder() {
+    match rest {
+        [a0, a1] => (*a0, *a1) = dot2::<D>(span(left), span(left + 1), xs, xe, *a0, *a1),
         // The odd row pairs with itself; the duplicate sum costs one row's work once.
-        let w0 = span(last);
-        *a = dot2::<D>(w0, w0, xs, xe, *a, 0).0;
+        [a] => *a = dot2::<D>(span(left), span(left), xs, xe, *a, 0).0,
+        _ => {}
     }
+}
+
+/// [`add_sums`] when each row is `xs.len() == k` long and starts the span.
+#[inline(always)]
+fn add_sums_whole<D: DspOps>(rows: &[i8], k: usize, xs: &[i8], xe: &[u32], acc: &mut [i32]) {
+    let expanded = xe.len() * 2;
+    let mut triples = acc.chunks_exact_mut(3);
+    let mut rows3 = rows.chunks_exact(3 * k);
+    for (a, w) in (&mut triples).zip(&mut rows3) {
+        let (w0, w12) = w.split_at(k);
+        let (w1, w2) = w12.split_at(k);
+        let sums = D::blocks8x3(xe, [w0, w1, w2], [a[0], a[1], a[2]]);
+        if expanded == k {
+            a.copy_from_slice(&sums);
+        } else {
+            for ((acc, sum), row) in a.iter_mut().zip(sums).zip([w0, w1, w2]) {
+                *acc = tail(row, xs, expanded, sum);
+            }
+        }
+    }
+    let rest = rows3.remainder();
+    match triples.into_remainder() {
+        [a0, a1] if rest.len() >= 2 * k => {
+            let (w0, w1) = rest.split_at(k);
+            (*a0, *a1) = dot2::<D>(w0, &w1[..k], xs, xe, *a0, *a1)
+        }
+        [a] if rest.len() >= k => *a = dot2::<D>(&rest[..k], &rest[..k], xs, xe, *a, 0).0,
+        _ => {}
+    }
+}
+
+/// `acc + dot(w[from..], x[from..])`: the bytes after the expanded part.
+#[inline(always)]
+fn tail(w: &[i8], x: &[i8], from: usize, acc: i32) -> i32 {
+    x[from..].iter().zip(&w[from..]).fold(acc, |a, (&xv, &u)| {
+        a.wrapping_add(i32::from(u) * i32::from(xv))
+    })
 }
 
 /// Four little-endian bytes as one word: a single (unaligned) `LDR` on Armv7-M.

@@ -160,18 +160,19 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
 /// Outside the contract the result is unspecified, but the function stays total.
 #[inline(always)]
 pub(crate) fn multiply_by_quantized_multiplier_fast(x: i32, multiplier: i32, shift: i32) -> i32 {
-    let left = shift.max(0);
-    let exponent = (left - shift) as u32 & 31;
-    let p = i64::from(x.wrapping_shl(left as u32)) * i64::from(multiplier) + (1 << 30);
-    if exponent == 0 {
-        return (p >> 31) as i32;
+    if shift < 0 {
+        // A right shift (a real multiplier below 0.5: every layer in practice), by
+        // `e = -shift`; `e - 1 = !shift`.
+        let e1 = (!shift) as u32 & 31;
+        let p = i64::from(x) * i64::from(multiplier) + (1 << 30);
+        // `high >> 31` is -1 below zero: an arithmetic form of `- [p < 0]` that
+        // compiles to one shifted add, where a comparison would redo the product.
+        let high = (p >> 32) as i32;
+        let round = (1i32 << e1).wrapping_add(high >> 31);
+        return (((p + (i64::from(round) << 31)) >> 32) as i32) >> e1;
     }
-    // `2^(e-1) - [p < 0]` fits in 32 bits (`e <= 31`), which keeps it one register;
-    // `high >> 31` is -1 below zero, an arithmetic form of `- [p < 0]` that compiles
-    // to one shifted add, where a comparison would redo the 64-bit product.
-    let high = (p >> 32) as i32;
-    let round = (1i32 << (exponent - 1)) + (high >> 31);
-    (((p + (i64::from(round) << 31)) >> 32) as i32) >> (exponent - 1)
+    let p = i64::from(x.wrapping_shl(shift as u32)) * i64::from(multiplier) + (1 << 30);
+    (p >> 31) as i32
 }
 
 /// Errors unless `shift` is inside TFLM's contract for

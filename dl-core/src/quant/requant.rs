@@ -99,15 +99,30 @@ impl Requant<'_> {
     /// in one tight loop.
     #[inline(always)]
     pub(crate) fn requantize(&self, ch0: usize, acc: &[i32], y: &mut [i8]) {
+        // Layers without a fused clamp narrower than int8 (ReLU onto a zero point of
+        // -128 included) saturate in one instruction (`SSAT` on Arm).
+        if (self.act_min, self.act_max) == (i8::MIN, i8::MAX) {
+            self.requantize_with(ch0, acc, y, |v| v.clamp(-128, 127) as i8)
+        } else {
+            let (lo, hi) = (i32::from(self.act_min), i32::from(self.act_max));
+            self.requantize_with(ch0, acc, y, |v| v.max(lo).min(hi) as i8)
+        }
+    }
+
+    /// [`requantize`](Self::requantize) with the output clamp `clamp`.
+    #[inline(always)]
+    fn requantize_with(&self, ch0: usize, acc: &[i32], y: &mut [i8], clamp: impl Fn(i32) -> i8) {
+        let zp = self.output_zero_point;
+        let scale = |a, m, s| multiply_by_quantized_multiplier_fast(a, m, s).wrapping_add(zp);
         match self.stages(ch0, acc.len()) {
-            Stages::PerTensor(c) => {
+            Stages::PerTensor((m, s)) => {
                 for (out, &a) in y.iter_mut().zip(acc) {
-                    *out = self.finish(c, a);
+                    *out = clamp(scale(a, m, s));
                 }
             }
             Stages::PerChannel(m, s) => {
                 for (((out, &a), &m), &s) in y.iter_mut().zip(acc).zip(m).zip(s) {
-                    *out = self.finish((m, i32::from(s)), a);
+                    *out = clamp(scale(a, m, i32::from(s)));
                 }
             }
         }
