@@ -1306,3 +1306,38 @@ fn mnist_convs_at_a_batch_on_every_kernel() {
         }
     }
 }
+
+/// The load-time-validated entry equals the checking one, and still refuses buffers
+/// and per-channel arrays of the wrong length by name (no panic, no out-of-bounds).
+#[test]
+fn dense_validated_equals_dense_and_checks_lengths() {
+    use dl_core::quant::{dense_s8, dense_s8_validated, Requant};
+    let (inf, outf, batch) = (19, 7, 3);
+    let x: Vec<i8> = (0..batch * inf).map(|i| (i * 37 % 251) as i8).collect();
+    let w: Vec<i8> = (0..outf * inf).map(|i| (i * 91 % 253) as i8).collect();
+    let bias: Vec<i32> = (0..outf as i32).map(|o| o * 1000 - 3000).collect();
+    let m: Vec<i32> = (0..outf as i32).map(|o| (1 << 30) + o * 12345).collect();
+    let s: Vec<i8> = (0..outf as i8).map(|o| -(o % 9) - 1).collect();
+    let rq = Requant {
+        multiplier: &m,
+        shift: &s,
+        output_zero_point: -3,
+        act_min: -128,
+        act_max: 127,
+    };
+    let mut want = vec![0i8; batch * outf];
+    let mut got = vec![0i8; batch * outf];
+    dense_s8(&x, &w, &bias, &rq, batch, inf, outf, &mut want).unwrap();
+    dense_s8_validated(&x, &w, &bias, &rq, batch, inf, outf, &mut got).unwrap();
+    assert_eq!(got, want);
+    let short = Requant {
+        multiplier: &m[..outf - 1],
+        shift: &s[..outf - 1],
+        ..rq
+    };
+    let err = dense_s8_validated(&x, &w, &bias, &short, batch, inf, outf, &mut got);
+    assert!(
+        matches!(err, Err(dl_core::Error::LengthMismatch { what, .. }) if what.starts_with("multiplier")),
+        "{err:?}"
+    );
+}

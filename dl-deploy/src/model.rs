@@ -1017,19 +1017,20 @@ impl RequantHead {
     ) -> Result<Requant<'a>> {
         let multiplier = model.consts(offset, self.n, at)?;
         let shift: &[i8] = model.consts(offset + 4 * self.n as u32, self.n, at)?;
-        if shift.iter().any(|&s| !(-31..=30).contains(&s)) {
-            return Err(Error::Corrupt {
-                offset: at,
-                expected: "requantization shifts from -31 to 30",
-            });
-        }
-        Ok(Requant {
+        let rq = Requant {
             multiplier,
             shift,
             output_zero_point: self.output_zero_point,
             act_min: self.act_min,
             act_max: self.act_max,
-        })
+        };
+        // Exactly what the kernels require: the program runs them without
+        // re-checking (`quant::dense_s8_validated`).
+        rq.validate(self.n).map_err(|_| Error::Corrupt {
+            offset: at,
+            expected: "requantization multipliers from 0 to 2^31 - 1 and shifts from -31 to 30",
+        })?;
+        Ok(rq)
     }
 }
 

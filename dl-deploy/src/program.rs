@@ -608,7 +608,7 @@ pub(crate) fn execute<const OPS: u32>(op: &Op<'_>, arena: &mut [u8]) -> Result<(
         }
         Op::DenseS8 {
             dims, w, bias, rq, ..
-        } if on(OpKind::DenseS8) => quant::dense_s8(
+        } if on(OpKind::DenseS8) => quant::dense_s8_validated(
             cast(x)?,
             w,
             bias,

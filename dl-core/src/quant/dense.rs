@@ -77,6 +77,83 @@ pub fn dense_s8_with(
     check_len(OP, "bias_eff", out_features, bias_eff.len())?;
     check_len(OP, "output", mul(OP, batch, out_features)?, y.len())?;
     rq.validate(out_features)?;
+    dense_s8_validated_with(
+        kernel,
+        x,
+        w,
+        bias_eff,
+        rq,
+        batch,
+        in_features,
+        out_features,
+        y,
+    )
+}
+
+/// [`dense_s8`] for an output stage that has passed [`Requant::validate`] for
+/// `out_features` channels, as every int8 layer of a deployment program has when its
+/// model was loaded: the lengths are still checked, the per-channel parameters are
+/// not, so a call costs the same few checks for any width (TFLM checks its layers in
+/// `Prepare`, not in `Eval`, for the same reason). Out-of-contract parameters give
+/// unspecified outputs, never a panic or an out-of-bounds access.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_s8_validated(
+    x: &[i8],
+    w: &[i8],
+    bias_eff: &[i32],
+    rq: &Requant,
+    batch: usize,
+    in_features: usize,
+    out_features: usize,
+    y: &mut [i8],
+) -> Result<()> {
+    let kernel = Kernel::best();
+    dense_s8_validated_with(
+        kernel,
+        x,
+        w,
+        bias_eff,
+        rq,
+        batch,
+        in_features,
+        out_features,
+        y,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dense_s8_validated_with(
+    kernel: Kernel,
+    x: &[i8],
+    w: &[i8],
+    bias_eff: &[i32],
+    rq: &Requant,
+    batch: usize,
+    in_features: usize,
+    out_features: usize,
+    y: &mut [i8],
+) -> Result<()> {
+    const OP: &str = "dense_s8";
+    check_len(OP, "input", mul(OP, batch, in_features)?, x.len())?;
+    check_len(OP, "weights", mul(OP, out_features, in_features)?, w.len())?;
+    check_len(OP, "bias_eff", out_features, bias_eff.len())?;
+    check_len(OP, "output", mul(OP, batch, out_features)?, y.len())?;
+    // The kernels index the multipliers and shifts by channel: their lengths are
+    // part of what must hold, whatever the caller validated.
+    if rq.multiplier.len() != 1 {
+        check_len(
+            OP,
+            "multiplier (per channel, or 1)",
+            out_features,
+            rq.multiplier.len(),
+        )?;
+    }
+    check_len(
+        OP,
+        "shift (as multiplier)",
+        rq.multiplier.len(),
+        rq.shift.len(),
+    )?;
     let mut out = Out {
         rq,
         ch0: 0,

@@ -123,6 +123,34 @@ pub(crate) trait DspOps {
         }
         a
     }
+
+    /// `acc[3t + j] = bias[3t + j] + dot(row 3t + j, x)` for the `acc.len() / 3`
+    /// whole triples of rows of `rows` (each `k = 2 * xe.len()` bytes, a multiple of
+    /// 8; `xe` the whole input expanded): every [`DspOps::blocks8x3`] of a layer in
+    /// one call. The assembly runs the loop over triples itself, keeping its state in
+    /// memory, since the inner loop needs all twelve registers.
+    #[inline(always)]
+    fn triples(xe: &[u32], rows: &[i8], bias: &[i32], acc: &mut [MaybeUninit<i32>])
+    where
+        Self: Sized,
+    {
+        let k = xe.len() * 2;
+        if k == 0 {
+            return;
+        }
+        for ((a, b), w) in acc
+            .chunks_exact_mut(3)
+            .zip(bias.chunks_exact(3))
+            .zip(rows.chunks_exact(3 * k))
+        {
+            let (w0, w12) = w.split_at(k);
+            let (w1, w2) = w12.split_at(k);
+            let sums = Self::blocks8x3(xe, [w0, w1, w2], [b[0], b[1], b[2]]);
+            for (slot, v) in a.iter_mut().zip(sums) {
+                slot.write(v);
+            }
+        }
+    }
 }
 
 /// The instructions as plain Rust.
@@ -376,6 +404,147 @@ mod asm {
             }
             [a0, a1, a2]
         }
+
+        /// The loop over triples around the [`DspOps::blocks8x3`] body: per triple
+        /// about 30 instructions of bookkeeping (biases in, sums out, the next rows),
+        /// with the loop's state in a small array whose address waits on the stack.
+        #[inline(always)]
+        fn triples(xe: &[u32], rows: &[i8], bias: &[i32], acc: &mut [core::mem::MaybeUninit<i32>]) {
+            let k = xe.len() * 2;
+            let n = (acc.len() / 3).min(bias.len() / 3);
+            if k == 0 || n == 0 || rows.len() < 3 * n * k {
+                return;
+            }
+            // [sums out, triples left, expanded input, 8-byte blocks, k, biases in]
+            let mut state = [
+                acc.as_mut_ptr() as u32,
+                n as u32,
+                xe.as_ptr() as u32,
+                (k / 8) as u32,
+                k as u32,
+                bias.as_ptr() as u32,
+            ];
+            let p = rows.as_ptr();
+            // SAFETY: `n` triples of rows of `k` bytes are read (`rows` has them,
+            // checked above), each over the whole of `xe` (`k / 8 >= 1` blocks of
+            // 16 bytes; `xe` is `u32`s, so word aligned for LDRD); `3 n` biases are
+            // read and `3 n` sums written (both slices have them). `state` is
+            // written in place. One word is pushed and popped on the stack; nothing
+            // is called. Flags (and APSR.Q) are clobbered.
+            unsafe {
+                asm!(
+                    "push {{{t}}}",
+                    "4:",
+                    "ldr {t}, [sp]",
+                    "ldr {w}, [{t}, #20]",
+                    "ldr {a0}, [{w}], #4",
+                    "ldr {a1}, [{w}], #4",
+                    "ldr {a2}, [{w}], #4",
+                    "str {w}, [{t}, #20]",
+                    "ldr {px}, [{t}, #8]",
+                    "ldr {n}, [{t}, #12]",
+                    "lsrs {n}, {n}, #1",
+                    "bcc 2f",
+                    "adds {n}, {n}, #1",
+                    "b 3f",
+                    "2:",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "3:",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "ldrd {xe}, {xo}, [{px}], #8",
+                    "ldr {w}, [{p0}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a0}, {t}, {xe}, {a0}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a0}, {t}, {xo}, {a0}",
+                    "ldr {w}, [{p1}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a1}, {t}, {xe}, {a1}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a1}, {t}, {xo}, {a1}",
+                    "ldr {w}, [{p2}], #4",
+                    "sxtb16 {t}, {w}",
+                    "smlad {a2}, {t}, {xe}, {a2}",
+                    "sxtb16 {t}, {w}, ror #8",
+                    "smlad {a2}, {t}, {xo}, {a2}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    "ldr {t}, [sp]",
+                    "ldr {w}, [{t}, #0]",
+                    "str {a0}, [{w}], #4",
+                    "str {a1}, [{w}], #4",
+                    "str {a2}, [{w}], #4",
+                    "str {w}, [{t}, #0]",
+                    "ldr {xe}, [{t}, #16]",
+                    "mov {p0}, {p2}",
+                    "add {p1}, {p2}, {xe}",
+                    "add {p2}, {p1}, {xe}",
+                    "ldr {xo}, [{t}, #4]",
+                    "subs {xo}, {xo}, #1",
+                    "str {xo}, [{t}, #4]",
+                    "bne 4b",
+                    "add sp, sp, #4",
+                    t = inout(reg) state.as_mut_ptr() => _,
+                    p0 = inout(reg) p => _,
+                    p1 = inout(reg) p.wrapping_add(k) => _,
+                    p2 = inout(reg) p.wrapping_add(2 * k) => _,
+                    px = out(reg) _,
+                    n = out(reg) _,
+                    a0 = out(reg) _,
+                    a1 = out(reg) _,
+                    a2 = out(reg) _,
+                    xe = out(reg) _,
+                    xo = out(reg) _,
+                    w = out(reg) _,
+                );
+            }
+        }
     }
 }
 
@@ -452,6 +621,37 @@ pub(crate) fn mat_vec<D: DspOps>(
 ) {
     let x = &x[..k];
     let Scratch { acc, xe } = scratch;
+    if k.is_multiple_of(8) && (8..=SPAN).contains(&k) {
+        // The whole input fits one span and has no tail: expand it once, run every
+        // whole triple of rows in one call, the one or two rows left with `dot2`.
+        let xe = expand::<D>(x, &mut xe[..k / 2]);
+        for (r0, out) in (0..).step_by(BLOCK).zip(y.chunks_mut(BLOCK)) {
+            let n = out.len();
+            let whole = n / 3 * 3;
+            let (rows, bias) = (&w[r0 * k..(r0 + n) * k], &bias[r0..r0 + n]);
+            let slots = &mut acc[..n];
+            D::triples(xe, rows, bias, &mut slots[..whole]);
+            let rest = &rows[whole * k..];
+            match &mut slots[whole..] {
+                [a0, a1] => {
+                    let (w0, w1) = rest.split_at(k);
+                    let (s0, s1) = dot2::<D>(w0, w1, x, xe, bias[whole], bias[whole + 1]);
+                    a0.write(s0);
+                    a1.write(s1);
+                }
+                [a] => {
+                    a.write(dot2::<D>(rest, rest, x, xe, bias[whole], 0).0);
+                }
+                _ => {}
+            }
+            // SAFETY: `triples` wrote the `whole` first slots (all of its triples:
+            // `whole / 3` of them, with the rows and biases it needs), the match the
+            // `n - whole` (0, 1 or 2) others.
+            let acc = unsafe { written(slots) };
+            rq.requantize(ch0 + r0, acc, out);
+        }
+        return;
+    }
     for (r0, out) in (0..).step_by(BLOCK).zip(y.chunks_mut(BLOCK)) {
         let n = out.len();
         let slots = &mut acc[..n];

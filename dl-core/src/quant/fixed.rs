@@ -168,7 +168,9 @@ pub(crate) fn multiply_by_quantized_multiplier_fast(x: i32, multiplier: i32, shi
         // `high >> 31` is -1 below zero: an arithmetic form of `- [p < 0]` that
         // compiles to one shifted add, where a comparison would redo the product.
         let high = (p >> 32) as i32;
-        let round = (1i32 << e1).wrapping_add(high >> 31);
+        // `round` is never negative (`2^e1 - 1 >= 0` below zero); as `u32` its high
+        // bits stay clear without a sign extension.
+        let round = (1i32 << e1).wrapping_add(high >> 31) as u32;
         return (((p + (i64::from(round) << 31)) >> 32) as i32) >> e1;
     }
     let p = i64::from(x.wrapping_shl(shift as u32)) * i64::from(multiplier) + (1 << 30);

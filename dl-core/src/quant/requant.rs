@@ -96,8 +96,8 @@ impl Requant<'_> {
 
     /// `y[i] = ` the requantized `acc[i]` of channel `ch0 + i` (channels inside the
     /// validated ones; `y` as long as `acc`): the output stage of a run of channels
-    /// in one tight loop.
-    #[inline(always)]
+    /// in one tight loop (a function of its own, so that the loop has every register).
+    #[inline(never)]
     pub(crate) fn requantize(&self, ch0: usize, acc: &[i32], y: &mut [i8]) {
         // Layers without a fused clamp narrower than int8 (ReLU onto a zero point of
         // -128 included) saturate in one instruction (`SSAT` on Arm).
