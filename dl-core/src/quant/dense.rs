@@ -294,6 +294,7 @@ mod tests {
             (256, 32, 10),
             (300, 66, 31),
             (1000, 64, 32),
+            (2100, 64, 32), // split over threads
             (8, 3000, 20),
             (3, 17000, 2), // longer than a panel column: the unpacked kernel
         ];

@@ -339,11 +339,13 @@ pub(crate) fn quantize_f32_s8(
 }
 
 /// Values from which [`quantize_f32_s8`] splits over the gemm's threads. Measured
-/// on Zen 4 (2 threads): AVX-512 quantizes about 8 values per nanosecond and a part
-/// handed to the pool costs about 1 µs, so 16 Ki values (the digits MLP's input at
-/// batch 256, about 2 µs) are the least worth splitting.
+/// on this 2-core Zen 4 (shared): AVX-512 quantizes about 3.4 values per nanosecond,
+/// and handing half to the pool cost about 5 µs, so splitting the digits MLP's 16 Ki
+/// inputs at batch 256 made the whole model 2.4x slower (22 µs, was 9.4), while the
+/// MNIST CNN's 200 Ki at batch 256 (about 60 µs) gain some 25 µs. 64 Ki values
+/// (about 19 µs) is the least that splits.
 #[cfg(target_arch = "x86_64")]
-const QUANTIZE_PARALLEL: usize = 1 << 14;
+const QUANTIZE_PARALLEL: usize = 1 << 16;
 
 /// [`quantize_f32_s8`] on this thread.
 #[cfg(target_arch = "x86_64")]
@@ -1101,6 +1103,31 @@ mod tests {
                 (m, s)
             })
             .unzip()
+    }
+
+    /// Enough values to split over threads (where there are several), every kind
+    /// of value included: the same bytes as the portable loop.
+    #[test]
+    fn threaded_quantize_is_the_portable_loop() {
+        use super::super::quantize_f32_s8_with;
+        let mut rng = Rng::seed_from_u64(3);
+        let n = super::QUANTIZE_PARALLEL * 2 + 37;
+        let x: Vec<f32> = (0..n)
+            .map(|i| match i % 11 {
+                0 => f32::from_bits(rng.next_u32()),
+                1 => (i % 300) as f32 * 0.5 * 0.02,
+                _ => (rng.next_u32() as i32) as f32 * 1e-9,
+            })
+            .collect();
+        let mut want = vec![0i8; n];
+        quantize_f32_s8_with(Kernel::Portable, &x, 0.02, -7, &mut want).unwrap();
+        for kernel in [Kernel::Avx2, Kernel::Avx512Vnni] {
+            if kernel.is_available() {
+                let mut got = vec![0i8; n];
+                quantize_f32_s8_with(kernel, &x, 0.02, -7, &mut got).unwrap();
+                assert!(got == want, "{kernel:?}");
+            }
+        }
     }
 
     #[test]

@@ -14,11 +14,12 @@ use core::mem::MaybeUninit;
 
 /// Multiply-accumulates of a call (its padded rows times padded inputs times
 /// columns) from which it splits its columns over the gemm's threads. Measured on
-/// this kernel on Zen 4 (2 threads): handing a part to the pool costs about 1 µs
-/// more than running it, so a call under about 2 µs of work (the digits MLP's
-/// 32 x 64 layer at batch 128, or its 10 x 32 layer at batch 256) stays on one
-/// thread; the 32 x 64 layer at batch 256 (about 2.5 µs) splits.
-const PARALLEL_MACS: usize = 1 << 19;
+/// this 2-core Zen 4 (shared): handing half a call to the pool cost about 5 µs, so
+/// splitting the digits MLP's 32 x 64 layer at batch 256 (512 Ki MACs, about 2.5
+/// µs) made the model 1.5x slower (14.4 µs, was 9.5). 4 Mi MACs (about 18 µs of
+/// `vpdpbusd`) is the least that splits; the MNIST CNN's 10 x 784 layer at batch 256
+/// (3.2 Mi) stays on one thread too.
+const PARALLEL_MACS: usize = 1 << 22;
 
 /// Panel bytes of a small call (see [`PackedVnni::run`]).
 const SMALL_PANEL: usize = 1024;
