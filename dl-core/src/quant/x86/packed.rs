@@ -172,15 +172,25 @@ impl PackedVnni {
         let mut c0 = 0;
         while c0 < cols {
             let n = per.min(cols - c0);
-            flip_panel(xp.add(c0 * k), n, k, k4, pp);
+            // Too few columns for a tile, in whole groups of four: the broadcasts read
+            // the input in place and flip it in a register (a panel written just
+            // before would be read back through memory: a masked store does not
+            // forward to the loads that follow).
+            let in_place = n < TC && k == k4;
+            let (src, stride, flip) = if in_place {
+                (xp.add(c0 * k).cast::<u8>(), k, _mm512_set1_epi8(i8::MIN))
+            } else {
+                flip_panel(xp.add(c0 * k), n, k, k4, pp);
+                (pp.cast_const(), k4, _mm512_setzero_si512())
+            };
             if n < TC {
-                // Too few columns for a tile: each column against two blocks at once,
-                // so their chains of `vpdpbusd`s and output stages overlap.
+                // Each column against two blocks at once, so their chains of
+                // `vpdpbusd`s and output stages overlap.
                 for j in 0..n {
-                    let (xp, y) = (pp.add(j * k4), yp.add((c0 + j) * rows));
+                    let (xp, y) = (src.add(j * stride), yp.add((c0 + j) * rows));
                     let mut b = 0;
                     while b + 2 <= self.stages.len() {
-                        self.tile1x2(b, groups, xp, y);
+                        self.tile1x2(b, groups, xp, flip, y);
                         b += 2;
                     }
                     if b < self.stages.len() {
@@ -192,6 +202,7 @@ impl PackedVnni {
                             wb,
                             groups,
                             xp,
+                            flip,
                             corrected,
                             &self.stages[b],
                             y.add(16 * b),
@@ -215,7 +226,16 @@ impl PackedVnni {
                 }
                 while j < n {
                     let y = yp.add((c0 + j) * rows + r0);
-                    tile1(wb, groups, pp.add(j * k4), corrected, st, y, live);
+                    tile1(
+                        wb,
+                        groups,
+                        pp.add(j * k4),
+                        _mm512_setzero_si512(),
+                        corrected,
+                        st,
+                        y,
+                        live,
+                    );
                     j += 1;
                 }
             }
@@ -225,45 +245,43 @@ impl PackedVnni {
 }
 
 impl PackedVnni {
-    /// One input column (at `xp`, in the panel) against blocks `b` and `b + 1`, two
-    /// accumulators each, written at `y` (the column's results).
+    /// One input column (at `xp`: the panel, `flip` zero; or the signed input in
+    /// place, `flip` 0x80 bytes, xored into each broadcast) against blocks `b` and `b + 1`, four
+    /// accumulators each (chains of a quarter of the groups, so their latency
+    /// overlaps), written at `y` (the column's results).
     ///
     /// # Safety
     /// The CPU has AVX-512F, BW and VNNI; `b + 1` is a block; `xp` holds `4 *
     /// groups` bytes and `y` the column's `rows` results.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile1x2(&self, b: usize, groups: usize, xp: *const u8, y: *mut i8) {
+    unsafe fn tile1x2(&self, b: usize, groups: usize, xp: *const u8, flip: __m512i, y: *mut i8) {
         let w0 = self.packed.as_ptr().add(b * groups * 64);
         let w1 = w0.add(groups * 64);
         let c = self.corrected.as_ptr().add(16 * b);
         let zero = _mm512_setzero_si512();
-        let mut acc = [
-            _mm512_loadu_si512(c.cast()),
-            zero,
-            _mm512_loadu_si512(c.add(16).cast()),
-            zero,
-        ];
-        let mut g = 0;
-        while g + 2 <= groups {
-            for t in 0..2 {
-                let xv = _mm512_set1_epi32(xp.add(4 * (g + t)).cast::<i32>().read_unaligned());
-                let (a0, a1) = (
-                    _mm512_loadu_si512(w0.add((g + t) * 64).cast()),
-                    _mm512_loadu_si512(w1.add((g + t) * 64).cast()),
-                );
-                acc[t] = _mm512_dpbusd_epi32(acc[t], xv, a0);
-                acc[2 + t] = _mm512_dpbusd_epi32(acc[2 + t], xv, a1);
-            }
-            g += 2;
-        }
-        if g < groups {
+        let mut a0 = [_mm512_loadu_si512(c.cast()), zero, zero, zero];
+        let mut a1 = [_mm512_loadu_si512(c.add(16).cast()), zero, zero, zero];
+        let mut dot = |t: usize, g: usize| {
             let xv = _mm512_set1_epi32(xp.add(4 * g).cast::<i32>().read_unaligned());
-            acc[0] = _mm512_dpbusd_epi32(acc[0], xv, _mm512_loadu_si512(w0.add(g * 64).cast()));
-            acc[2] = _mm512_dpbusd_epi32(acc[2], xv, _mm512_loadu_si512(w1.add(g * 64).cast()));
+            let xv = _mm512_xor_si512(xv, flip);
+            a0[t] = _mm512_dpbusd_epi32(a0[t], xv, _mm512_loadu_si512(w0.add(g * 64).cast()));
+            a1[t] = _mm512_dpbusd_epi32(a1[t], xv, _mm512_loadu_si512(w1.add(g * 64).cast()));
+        };
+        let mut g = 0;
+        while g + 4 <= groups {
+            for t in 0..4 {
+                dot(t, g + t);
+            }
+            g += 4;
         }
-        let s0 = _mm512_add_epi32(acc[0], acc[1]);
-        let s1 = _mm512_add_epi32(acc[2], acc[3]);
+        for t in 0..groups - g {
+            dot(t, g + t);
+        }
+        let sum = |a: [__m512i; 4]| {
+            _mm512_add_epi32(_mm512_add_epi32(a[0], a[1]), _mm512_add_epi32(a[2], a[3]))
+        };
+        let (s0, s1) = (sum(a0), sum(a1));
         let r1 = 16 * (b + 1);
         vnni::store(y.add(16 * b), 16, vnni::requant16(s0, &self.stages[b]));
         let live = 16.min(self.rows - r1);
@@ -317,7 +335,8 @@ unsafe fn flip_panel(src: *const i8, n: usize, k: usize, k4: usize, dst: *mut u8
     }
 }
 
-/// One input column (at `xp`) against one packed block of sixteen rows: four
+/// One input column (at `xp`, flipped by `flip` as in [`PackedVnni::tile1x2`])
+/// against one packed block of sixteen rows: four
 /// accumulators over the groups in turn, so a short layer (batch 1) is not one long
 /// chain of dependent `vpdpbusd`s; their wrapping sum is the one accumulator's.
 ///
@@ -325,10 +344,12 @@ unsafe fn flip_panel(src: *const i8, n: usize, k: usize, k4: usize, dst: *mut u8
 /// As [`vnni::tile`] with `C = 1`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile1(
     wb: *const u8,
     groups: usize,
     xp: *const u8,
+    flip: __m512i,
     corrected: __m512i,
     st: &Stage,
     y: *mut i8,
@@ -338,8 +359,9 @@ unsafe fn tile1(
     let mut acc = [corrected, zero, zero, zero];
     let dot = |acc: __m512i, g: usize| {
         let xv = xp.add(4 * g).cast::<i32>().read_unaligned();
+        let xv = _mm512_xor_si512(_mm512_set1_epi32(xv), flip);
         let wv = _mm512_loadu_si512(wb.add(g * 64).cast());
-        _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(xv), wv)
+        _mm512_dpbusd_epi32(acc, xv, wv)
     };
     let mut g = 0;
     while g + 4 <= groups {
