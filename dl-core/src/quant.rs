@@ -82,6 +82,8 @@ mod x86;
 pub use add::{add_params, add_s8, AddParams};
 pub use conv::{conv2d_s8, conv2d_s8_with, ConvGeometry};
 pub use convert::{argmax_s8, dequantize_s8_f32, lut_s8, quantize_f32_s8, quantize_f32_s8_with};
+#[cfg(feature = "alloc")]
+pub use dense::PackedDense;
 pub use dense::{dense_s8, dense_s8_validated, dense_s8_with};
 pub use dsp::{smlad, sxtb16, sxtb16_ror8};
 pub use fixed::{

@@ -5,10 +5,15 @@
 //! ReLU folded into the convolutions by export), at batch 1 and batch 256.
 //!
 //! - `int8/{mlp,cnn}/b{1,256}`: the quantized blob (TensorFlow Lite's int8 spec), loaded
-//!   once with `Model::from_bytes` and its ops decoded once into a `Program` (what a
-//!   firmware compiles in); each iteration is `Program::run`: the f32 input copied into
-//!   the arena and quantized, every int8 op (dl-core's `dense_s8` / `conv2d_s8` on the
-//!   VNNI kernel where the CPU has it, pooling), the int8 logits copied out.
+//!   once with `Model::from_bytes` and prepared once with `Prepared::from_model` (the
+//!   desktop path: dense weights packed for the VNNI kernel, parameters checked once);
+//!   each iteration is `Prepared::run`: the f32 input quantized in place, every int8 op
+//!   (`PackedDense`, dl-core's `conv2d_s8` on the VNNI kernel where the CPU has it,
+//!   pooling), the int8 logits written out.
+//! - `int8_program/{mlp,cnn}/b{1,256}`: the same blob's ops decoded once into a
+//!   `Program` (what a firmware compiles in); each iteration is `Program::run`: the f32
+//!   input copied into the arena and quantized, every op's kernel (`dense_s8`,
+//!   `conv2d_s8`, pooling) checking its parameters, the int8 logits copied out.
 //! - `int8_model/{mlp,cnn}/b1`: the same through `Model::run`, which decodes and
 //!   re-checks each op record on every call (the blob reader's per-call cost).
 //! - `f32/{mlp,cnn}/b{1,256}`: `Module::infer` on the f32 checkpoint (output kept).
@@ -31,7 +36,9 @@ use dl_core::{Rng, Tensor};
 use dl_data::split::SplitConfig;
 use dl_data::Dataset;
 use dl_deploy::program::{Io, Op};
-use dl_deploy::{encode, quantize, AlignedBlob, HeapArena, Model, Program, QuantizeConfig};
+use dl_deploy::{
+    encode, quantize, AlignedBlob, HeapArena, Model, Prepared, Program, QuantizeConfig,
+};
 use dl_layers::{checkpoint, export, Activation, LinearConfig, Module, Sequential};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -139,10 +146,12 @@ fn mnist_cnn() -> Workload {
     }
 }
 
-/// A checked model with its ops decoded once (a [`Program`]'s parts), and an arena.
+/// A checked model with its ops decoded once (a [`Program`]'s parts), its prepared
+/// form, and an arena.
 struct Engine {
     model: Model<'static>,
     ops: Vec<Op<'static>>,
+    prepared: Prepared<'static>,
     input: Io,
     output: Io,
     arena: HeapArena,
@@ -157,15 +166,23 @@ impl Engine {
         Engine {
             model,
             ops,
+            prepared: Prepared::from_model(&model).expect("prepare"),
             input: model.input_io(),
             output: model.output_io(),
             arena: HeapArena::new(model.arena_len()),
         }
     }
 
+    /// `Prepared::run`: the desktop path.
+    fn run(&mut self, x: &[f32], y: &mut [i8]) {
+        self.prepared
+            .run(self.arena.bytes(), x, y)
+            .expect("prepared run");
+    }
+
     /// `Program::run`: input copied in (f32, quantized by the first op), every op,
     /// int8 logits copied out.
-    fn run(&mut self, x: &[f32], y: &mut [i8]) {
+    fn run_program(&mut self, x: &[f32], y: &mut [i8]) {
         let program: Program<'_> = Program {
             ops: &self.ops,
             arena_len: self.model.arena_len(),
@@ -195,32 +212,47 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
         .chunks_exact(per)
         .zip(want.chunks_exact_mut(classes))
     {
-        one.run(x, y);
+        one.run_program(x, y);
     }
 
-    let mut group = c.benchmark_group("int8");
-    for batch in BATCHES {
-        let mut engine = if batch == 1 {
-            Engine::new(&b1)
-        } else {
-            Engine::new(&w.int8_blob(batch))
-        };
-        let x = &w.inputs[..batch * per];
-        let mut y = vec![0i8; batch * classes];
-        engine.run(x, &mut y);
-        assert!(
-            y == want[..batch * classes],
-            "{}: the batch-{batch} blob disagrees with the batch-1 blob",
-            w.name
-        );
-        group.bench_function(format!("{}/b{batch}", w.name), |b| {
-            b.iter(|| {
-                engine.run(black_box(x), &mut y);
-                y[0]
-            })
-        });
+    let mut engines: Vec<Engine> = BATCHES
+        .iter()
+        .map(|&batch| {
+            let mut engine = if batch == 1 {
+                Engine::new(&b1)
+            } else {
+                Engine::new(&w.int8_blob(batch))
+            };
+            let x = &w.inputs[..batch * per];
+            let (mut y, mut z) = (vec![0i8; batch * classes], vec![0i8; batch * classes]);
+            engine.run(x, &mut y);
+            engine.run_program(x, &mut z);
+            assert!(
+                y == want[..batch * classes] && z == y,
+                "{}: the batch-{batch} blob disagrees with the batch-1 blob",
+                w.name
+            );
+            engine
+        })
+        .collect();
+    for (group, prepared) in [("int8", true), ("int8_program", false)] {
+        let mut group = c.benchmark_group(group);
+        for (engine, batch) in engines.iter_mut().zip(BATCHES) {
+            let x = &w.inputs[..batch * per];
+            let mut y = vec![0i8; batch * classes];
+            group.bench_function(format!("{}/b{batch}", w.name), |b| {
+                b.iter(|| {
+                    if prepared {
+                        engine.run(black_box(x), &mut y);
+                    } else {
+                        engine.run_program(black_box(x), &mut y);
+                    }
+                    y[0]
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     if std::env::var_os("DL_BENCH_OPS").is_some() {
         bench_ops(c, w, &b1, &want);

@@ -127,26 +127,41 @@ const MAX_PARTS: usize = 16;
 #[cfg(target_arch = "x86_64")]
 const PARALLEL_BYTES: usize = 1 << 16;
 
-/// Runs `f(c0, n, y_part)` over blocks of the `cols` columns, on the gemm's threads
-/// (the caller's included) when the call is large, each block with the part of `y`
-/// its columns write (`ldy` bytes per column). Every result is computed exactly as
-/// on one thread: the blocks share nothing.
+/// Parts a call of `cols` input vectors of `k` bytes splits into: one below
+/// [`PARALLEL_BYTES`], else one per thread with at least 16 columns each.
+#[cfg(target_arch = "x86_64")]
+fn column_parts(cols: usize, k: usize) -> usize {
+    if cols.saturating_mul(k) < PARALLEL_BYTES {
+        1
+    } else {
+        threads_for(cols)
+    }
+}
+
+/// One part per thread of the gemm's pool, at most [`MAX_PARTS`], each with at
+/// least 16 of the `cols` columns.
+#[cfg(target_arch = "x86_64")]
+fn threads_for(cols: usize) -> usize {
+    crate::gemm::num_threads()
+        .min(MAX_PARTS)
+        .min(cols / 16)
+        .max(1)
+}
+
+/// Runs `f(c0, n, y_part)` over `parts` blocks of the `cols` columns (at most
+/// [`MAX_PARTS`]), on the gemm's threads (the caller's included) when there are
+/// several, each block with the part of `y` its columns write (`ldy` bytes per
+/// column). Every result is computed exactly as on one thread: the blocks share
+/// nothing.
 #[cfg(target_arch = "x86_64")]
 fn for_column_blocks(
+    parts: usize,
     cols: usize,
-    k: usize,
     ldy: usize,
     y: &mut [i8],
     f: &(dyn Fn(usize, usize, &mut [i8]) + Sync),
 ) {
-    let parts = if cols.saturating_mul(k) < PARALLEL_BYTES {
-        1
-    } else {
-        crate::gemm::num_threads()
-            .min(MAX_PARTS)
-            .min(cols / 16)
-            .max(1)
-    };
+    let parts = parts.min(MAX_PARTS);
     if parts <= 1 {
         return f(0, cols, y);
     }
@@ -203,7 +218,7 @@ pub(crate) fn mat_mul_vnni(
                 flip_into(src, &mut dst[..k]);
             }
         };
-        for_column_blocks(cols, k, ldy, out.y, &|c0, n, y| {
+        for_column_blocks(column_parts(cols, k), cols, ldy, out.y, &|c0, n, y| {
             let mut part = Out { rq, ch0, y, ldy };
             let mut fill = |c: usize, m: usize, panel: &mut [u8]| fill(c0 + c, m, panel);
             // SAFETY: the CPU has VNNI; the lengths are as checked above, and `y`
@@ -217,7 +232,7 @@ pub(crate) fn mat_mul_vnni(
         // SAFETY: the CPU has VNNI; the lengths are as checked above.
         unsafe { vnni::mat_mul_rows(w, rows, k, x, cols, bias, out) }
     } else {
-        for_column_blocks(cols, k, ldy, out.y, &|c0, n, y| {
+        for_column_blocks(column_parts(cols, k), cols, ldy, out.y, &|c0, n, y| {
             let mut part = Out { rq, ch0, y, ldy };
             let x = &x[c0 * k..(c0 + n) * k];
             // SAFETY: as above, and `x` holds this block's `n * k` bytes.
@@ -249,7 +264,7 @@ pub(crate) fn mat_mul_vnni_filled(
         return false;
     }
     let (rq, ch0, ldy) = (out.rq, out.ch0, out.ldy);
-    for_column_blocks(cols, k, ldy, out.y, &|c0, n, y| {
+    for_column_blocks(column_parts(cols, k), cols, ldy, out.y, &|c0, n, y| {
         let mut part = Out { rq, ch0, y, ldy };
         let mut fill = |c: usize, m: usize, panel: &mut [u8]| fill(c0 + c, m, panel);
         // SAFETY: the CPU has VNNI; the lengths are as checked above, and `y` holds
@@ -265,8 +280,13 @@ pub(crate) use vnni::Segments;
 
 #[cfg(target_arch = "x86_64")]
 mod direct;
+#[cfg(all(target_arch = "x86_64", feature = "alloc"))]
+mod packed;
 #[cfg(target_arch = "x86_64")]
 mod vector;
+
+#[cfg(all(target_arch = "x86_64", feature = "alloc"))]
+pub(crate) use packed::PackedVnni;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use direct::conv2d as conv_direct;
@@ -282,9 +302,61 @@ pub(crate) fn quantize_f32_s8(
     scale: f32,
     zero_point: i32,
     y: &mut [i8],
-    scalar: impl Fn(f32) -> i8,
+    scalar: impl Fn(f32) -> i8 + Sync,
 ) -> bool {
     assert!(y.len() >= x.len());
+    if !matches!(kernel, Kernel::Avx512Vnni | Kernel::Avx2) || !kernel.is_available() {
+        return false;
+    }
+    let parts = if x.len() < QUANTIZE_PARALLEL {
+        1
+    } else {
+        crate::gemm::num_threads().min(MAX_PARTS)
+    };
+    if parts <= 1 {
+        return quantize_part(kernel, x, scale, zero_point, y, &scalar);
+    }
+    // Whole vectors per part; each value is computed alone, so any split gives the
+    // same bits.
+    let per = x.len().div_ceil(parts).next_multiple_of(16);
+    let mut rest = Some(&mut y[..x.len()]);
+    let mut blocks: [(usize, Option<&mut [i8]>); MAX_PARTS] = core::array::from_fn(|p| {
+        let start = (p * per).min(x.len());
+        let part = rest.take().map(|r| {
+            let (part, r) = r.split_at_mut(per.min(r.len()));
+            rest = Some(r);
+            part
+        });
+        (start, part)
+    });
+    crate::gemm::for_each_mut(&mut blocks[..parts], &|_, (start, part)| {
+        if let Some(part) = part {
+            let x = &x[*start..*start + part.len()];
+            quantize_part(kernel, x, scale, zero_point, part, &scalar);
+        }
+    });
+    true
+}
+
+/// Values from which [`quantize_f32_s8`] splits over the gemm's threads. Measured
+/// on this 2-core Zen 4 (shared): AVX-512 quantizes about 3.4 values per nanosecond,
+/// and handing half to the pool cost about 5 µs, so splitting the digits MLP's 16 Ki
+/// inputs at batch 256 made the whole model 2.4x slower (22 µs, was 9.4), while the
+/// MNIST CNN's 200 Ki at batch 256 (about 60 µs) gain some 25 µs. 64 Ki values
+/// (about 19 µs) is the least that splits.
+#[cfg(target_arch = "x86_64")]
+const QUANTIZE_PARALLEL: usize = 1 << 16;
+
+/// [`quantize_f32_s8`] on this thread.
+#[cfg(target_arch = "x86_64")]
+fn quantize_part(
+    kernel: Kernel,
+    x: &[f32],
+    scale: f32,
+    zero_point: i32,
+    y: &mut [i8],
+    scalar: &(impl Fn(f32) -> i8 + Sync),
+) -> bool {
     match kernel {
         // SAFETY: the CPU has AVX-512F (VNNI implies it), and `y` is long enough.
         Kernel::Avx512Vnni if has_vnni() => unsafe {
@@ -406,10 +478,10 @@ pub(crate) mod vnni {
     /// take [`mat_mul_rows`].
     const PACK: usize = 32 * 1024;
     /// Bytes of the input panel [`mat_mul_packed`] fills per pass.
-    const PANEL: usize = 16 * 1024;
+    pub(super) const PANEL: usize = 16 * 1024;
     /// Input vectors per register tile of [`mat_mul_packed`]: 8 accumulators, 8
     /// broadcasts and the weights take 17 of the 32 registers.
-    const TC: usize = 8;
+    pub(super) const TC: usize = 8;
 
     /// How [`mat_mul_packed`] lays out `k = count * len` inputs: `count` segments
     /// of `len`, each padded to whole groups of four bytes (a dense layer's one
@@ -455,6 +527,7 @@ pub(crate) mod vnni {
     /// The output stage of sixteen channels, as vectors: multiplier, left and right
     /// shift, zero point, clamp; and what [`requant16`] derives from them, computed
     /// once per block of channels rather than per vector of results.
+    #[derive(Clone, Copy)]
     pub(crate) struct Stage {
         m: __m512i,
         /// `m`'s odd lanes moved to the even ones (for `vpmuldq`).
@@ -526,7 +599,7 @@ pub(crate) mod vnni {
     /// point and clamp.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    fn stage_from(m: __m512i, s: __m512i, rq: &Requant<'_>) -> Stage {
+    pub(super) fn stage_from(m: __m512i, s: __m512i, rq: &Requant<'_>) -> Stage {
         let zero = _mm512_setzero_si512();
         let one = _mm512_set1_epi32(1);
         let right = _mm512_max_epi32(_mm512_sub_epi32(zero, s), zero);
@@ -739,44 +812,13 @@ pub(crate) mod vnni {
         if !packable(rows, seg) {
             return false;
         }
-        let (k, k4) = (seg.count * seg.len, seg.stride());
+        let k4 = seg.stride();
         let groups = k4 / 4;
         let blocks = rows.div_ceil(16);
-        // Weights in VNNI order: block b, group g at ((b * groups + g) * 64), byte
-        // 4 * i + t = the padded row 16 b + i's byte 4 g + t, zero past the last row
-        // and in each segment's padding.
+        // Weights in VNNI order (see `pack`), on the stack.
         let mut packed = MaybeUninit::<[u8; PACK]>::uninit();
         let pw = packed.as_mut_ptr().cast::<u8>();
-        let (full, per_seg) = (seg.len / 4, seg.len4() / 4);
-        for b in 0..blocks {
-            for i in 0..16 {
-                let r = 16 * b + i;
-                let dst = pw.add(b * groups * 64 + 4 * i);
-                if r >= rows {
-                    for g in 0..groups {
-                        dst.add(g * 64).cast::<u32>().write_unaligned(0);
-                    }
-                    continue;
-                }
-                for s in 0..seg.count {
-                    let src = w.as_ptr().add(r * k + s * seg.len).cast::<u8>();
-                    let dst = dst.add(s * per_seg * 64);
-                    for g in 0..full {
-                        let v = src.add(4 * g).cast::<u32>().read_unaligned();
-                        dst.add(g * 64).cast::<u32>().write_unaligned(v);
-                    }
-                    if full < per_seg {
-                        let mut v = [0u8; 4];
-                        for (t, b) in v.iter_mut().enumerate().take(seg.len - 4 * full) {
-                            *b = *src.add(4 * full + t);
-                        }
-                        dst.add(full * 64)
-                            .cast::<u32>()
-                            .write_unaligned(u32::from_le_bytes(v));
-                    }
-                }
-            }
-        }
+        pack(w, rows, seg, pw);
         let packed = core::slice::from_raw_parts(pw, blocks * groups * 64);
         // The per-block bias minus 128 * sum(w), as in `mat_mul_rows`.
         let ones = _mm512_set1_epi8(1);
@@ -842,6 +884,49 @@ pub(crate) mod vnni {
         true
     }
 
+    /// Writes `rows` weight rows of `seg.count * seg.len` bytes at `pw` in VNNI order:
+    /// block `b`, group `g` at `(b * groups + g) * 64`, byte `4 * i + t` = the padded
+    /// row `16 b + i`'s byte `4 g + t`, zero past the last row and in each segment's
+    /// padding.
+    ///
+    /// # Safety
+    /// `w` holds `rows * seg.count * seg.len` bytes; `pw` has room for
+    /// `rows.div_ceil(16) * 16 * seg.stride()` bytes.
+    #[inline]
+    pub(super) unsafe fn pack(w: &[i8], rows: usize, seg: Segments, pw: *mut u8) {
+        let (k, groups, blocks) = (seg.count * seg.len, seg.stride() / 4, rows.div_ceil(16));
+        let (full, per_seg) = (seg.len / 4, seg.len4() / 4);
+        for b in 0..blocks {
+            for i in 0..16 {
+                let r = 16 * b + i;
+                let dst = pw.add(b * groups * 64 + 4 * i);
+                if r >= rows {
+                    for g in 0..groups {
+                        dst.add(g * 64).cast::<u32>().write_unaligned(0);
+                    }
+                    continue;
+                }
+                for s in 0..seg.count {
+                    let src = w.as_ptr().add(r * k + s * seg.len).cast::<u8>();
+                    let dst = dst.add(s * per_seg * 64);
+                    for g in 0..full {
+                        let v = src.add(4 * g).cast::<u32>().read_unaligned();
+                        dst.add(g * 64).cast::<u32>().write_unaligned(v);
+                    }
+                    if full < per_seg {
+                        let mut v = [0u8; 4];
+                        for (t, b) in v.iter_mut().enumerate().take(seg.len - 4 * full) {
+                            *b = *src.add(4 * full + t);
+                        }
+                        dst.add(full * 64)
+                            .cast::<u32>()
+                            .write_unaligned(u32::from_le_bytes(v));
+                    }
+                }
+            }
+        }
+    }
+
     /// `C` input columns of the panel (at `xp`, `k4` bytes apart) against one packed
     /// block of sixteen rows (`wb`, `groups` groups), requantized into `y`, `ldy`
     /// apart.
@@ -851,7 +936,7 @@ pub(crate) mod vnni {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const C: usize>(
+    pub(super) unsafe fn tile<const C: usize>(
         wb: *const u8,
         groups: usize,
         xp: *const u8,
@@ -1018,6 +1103,31 @@ mod tests {
                 (m, s)
             })
             .unzip()
+    }
+
+    /// Enough values to split over threads (where there are several), every kind
+    /// of value included: the same bytes as the portable loop.
+    #[test]
+    fn threaded_quantize_is_the_portable_loop() {
+        use super::super::quantize_f32_s8_with;
+        let mut rng = Rng::seed_from_u64(3);
+        let n = super::QUANTIZE_PARALLEL * 2 + 37;
+        let x: Vec<f32> = (0..n)
+            .map(|i| match i % 11 {
+                0 => f32::from_bits(rng.next_u32()),
+                1 => (i % 300) as f32 * 0.5 * 0.02,
+                _ => (rng.next_u32() as i32) as f32 * 1e-9,
+            })
+            .collect();
+        let mut want = vec![0i8; n];
+        quantize_f32_s8_with(Kernel::Portable, &x, 0.02, -7, &mut want).unwrap();
+        for kernel in [Kernel::Avx2, Kernel::Avx512Vnni] {
+            if kernel.is_available() {
+                let mut got = vec![0i8; n];
+                quantize_f32_s8_with(kernel, &x, 0.02, -7, &mut got).unwrap();
+                assert!(got == want, "{kernel:?}");
+            }
+        }
     }
 
     #[test]

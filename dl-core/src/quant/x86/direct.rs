@@ -31,7 +31,7 @@
 use super::super::conv::ConvGeometry;
 use super::super::requant::Requant;
 use super::vnni::{requant16, stage_lanes, store, Stage};
-use super::{flip_into, for_column_blocks, has_vnni};
+use super::{column_parts, flip_into, for_column_blocks, has_vnni};
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
@@ -132,12 +132,18 @@ pub(crate) fn conv2d(
     let pad = input_zero_point as u8 ^ 0x80;
     let image_in = g.h * g.w * g.c_in;
     let image_out = g.out_h * g.out_w * g.c_out;
-    for_column_blocks(g.n, image_in, image_out, y, &|b0, n, part| {
-        // SAFETY: the CPU has VNNI (checked above); `x` holds images `b0..b0 + n`
-        // and `part` their outputs (asserted above, split by `for_column_blocks`);
-        // `plan` fits the geometry.
-        unsafe { images(g, plan, &packed, rq, pad, &x[b0 * image_in..], n, part) }
-    });
+    for_column_blocks(
+        column_parts(g.n, image_in),
+        g.n,
+        image_out,
+        y,
+        &|b0, n, part| {
+            // SAFETY: the CPU has VNNI (checked above); `x` holds images `b0..b0 + n`
+            // and `part` their outputs (asserted above, split by `for_column_blocks`);
+            // `plan` fits the geometry.
+            unsafe { images(g, plan, &packed, rq, pad, &x[b0 * image_in..], n, part) }
+        },
+    );
     true
 }
 
