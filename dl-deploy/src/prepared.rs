@@ -229,7 +229,7 @@ impl<'a> Prepared<'a> {
                     zero_point,
                 } => {
                     let (x, y) = operands(arena, input, &mut *output, x, y, from_input, false)?;
-                    quant::quantize_f32_s8(cast(x)?, scale, zero_point, cast_mut(y)?)?
+                    quant::quantize_f32_s8_validated(cast(x)?, scale, zero_point, cast_mut(y)?)?
                 }
                 Step::Dense { x, y, batch, layer } => {
                     let (x, y) =

@@ -583,7 +583,7 @@ pub(crate) fn execute<const OPS: u32>(op: &Op<'_>, arena: &mut [u8]) -> Result<(
         Op::Quantize {
             scale, zero_point, ..
         } if on(OpKind::Quantize) => {
-            quant::quantize_f32_s8(cast(x)?, scale, zero_point, cast_mut(y)?)?
+            quant::quantize_f32_s8_validated(cast(x)?, scale, zero_point, cast_mut(y)?)?
         }
         Op::Dequantize {
             scale, zero_point, ..

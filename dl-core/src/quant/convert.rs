@@ -75,6 +75,30 @@ pub fn quantize_f32_s8_with(
     Ok(())
 }
 
+/// [`quantize_f32_s8`] for a scale and zero point already checked (finite and
+/// positive; `-128..=127`), as a deployment program's are when its model is loaded:
+/// only the lengths are checked here. Out-of-contract parameters give unspecified
+/// outputs, never a panic.
+pub fn quantize_f32_s8_validated(
+    x: &[f32],
+    scale: f32,
+    zero_point: i32,
+    y: &mut [i8],
+) -> Result<()> {
+    check_len("quantize_f32_s8", "output", x.len(), y.len())?;
+    // A no-op inside the contract; it tells the compiler the range, so the loop
+    // adds the zero point without saturating.
+    let zero_point = zero_point.clamp(-128, 127);
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::quantize_f32_s8(Kernel::best(), x, scale, zero_point, y, |v| {
+        quantize_one(v, scale, zero_point)
+    }) {
+        return Ok(());
+    }
+    quantize_portable(x, scale, zero_point, y);
+    Ok(())
+}
+
 fn check_quantize(x: &[f32], scale: f32, zero_point: i32, y: &[i8]) -> Result<()> {
     const OP: &str = "quantize_f32_s8";
     check_f32_scale(OP, scale)?;

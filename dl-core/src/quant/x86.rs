@@ -305,7 +305,8 @@ pub(crate) fn quantize_f32_s8(
     scalar: impl Fn(f32) -> i8 + Sync,
 ) -> bool {
     assert!(y.len() >= x.len());
-    if !matches!(kernel, Kernel::Avx512Vnni | Kernel::Avx2) || !kernel.is_available() {
+    // `quantize_part` checks the CPU's features itself.
+    if !matches!(kernel, Kernel::Avx512Vnni | Kernel::Avx2) {
         return false;
     }
     let parts = if x.len() < QUANTIZE_PARALLEL {
@@ -315,6 +316,26 @@ pub(crate) fn quantize_f32_s8(
     };
     if parts <= 1 {
         return quantize_part(kernel, x, scale, zero_point, y, &scalar);
+    }
+    quantize_parts(kernel, parts, x, scale, zero_point, y, scalar)
+}
+
+/// [`quantize_f32_s8`] split over `parts` of the pool's threads: a function of its
+/// own, so that the one-thread call above keeps a small stack frame (the array of
+/// parts made it cost as much as the quantization of a 64-value input).
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn quantize_parts(
+    kernel: Kernel,
+    parts: usize,
+    x: &[f32],
+    scale: f32,
+    zero_point: i32,
+    y: &mut [i8],
+    scalar: impl Fn(f32) -> i8 + Sync,
+) -> bool {
+    if !kernel.is_available() {
+        return false;
     }
     // Whole vectors per part; each value is computed alone, so any split gives the
     // same bits.

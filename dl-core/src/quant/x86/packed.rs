@@ -167,7 +167,8 @@ impl PackedVnni {
         let groups = k4 / 4;
         let mut panel = MaybeUninit::<[u8; P]>::uninit();
         let pp = panel.as_mut_ptr().cast::<u8>();
-        let per = P / k4;
+        // (A division, so only when there are more columns than a tile.)
+        let per = if cols < TC && k == k4 { cols } else { P / k4 };
         let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
         let mut c0 = 0;
         while c0 < cols {
