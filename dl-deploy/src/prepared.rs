@@ -262,6 +262,7 @@ fn check_io<T: Element>(io: &Io, what: &'static str, len: usize) -> Result<()> {
 
 /// A step's input and output bytes: from the arena (the two regions, which do not
 /// overlap), or the caller's input and output where the step stands in for them.
+#[inline]
 fn operands<'b>(
     arena: &'b mut [u8],
     input: &'b [u8],

@@ -31,6 +31,10 @@ const LIMIT: f32 = 1024.0;
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) {
     let n = x.len();
+    if scale >= f32::MIN_POSITIVE {
+        // SAFETY: as this function's.
+        return unsafe { quantize_avx512_halved(x, scale, zero_point, y) };
+    }
     let s = _mm512_set1_ps(scale);
     let (lo, hi) = (_mm512_set1_ps(-LIMIT), _mm512_set1_ps(LIMIT));
     let (half, neg_half) = (_mm512_set1_ps(0.5), _mm512_set1_ps(-0.5));
@@ -48,6 +52,46 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero_point: i32, y: 
         let i = _mm512_mask_add_epi32(i, up, i, one);
         let i = _mm512_mask_sub_epi32(i, down, i, one);
         _mm512_cvtsepi32_epi8(_mm512_add_epi32(i, zp))
+    };
+    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        let v = one16(_mm512_loadu_ps(xp.add(i)));
+        _mm_storeu_si128(yp.add(i).cast(), v);
+        i += 16;
+    }
+    if i < n {
+        let mask = ((1u32 << (n - i)) - 1) as u16;
+        let v = one16(_mm512_maskz_loadu_ps(mask, xp.add(i)));
+        _mm_mask_storeu_epi8_avx512(yp.add(i), mask, v);
+    }
+}
+
+/// [`quantize_avx512`] for a normal scale, as the portable loop computes it: `t =
+/// trunc(x / (scale / 2))`, which is `trunc(2 * (x / scale))` bit for bit (halving a
+/// normal scale is exact, and scaling by 2 commutes with rounding), then the
+/// half-away rounding in integers, `(t + 1 + (t >> 31)) >> 1`. The doubled quotient
+/// is clamped to `±2 * LIMIT` first (no result changes, no lane saturates) and a NaN
+/// set to 0. Two vector operations fewer per sixteen values than the fraction tests.
+///
+/// # Safety
+/// The CPU has AVX-512F; `y.len() >= x.len()`.
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_avx512_halved(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) {
+    let n = x.len();
+    let h = _mm512_set1_ps(scale * 0.5);
+    let (lo, hi) = (_mm512_set1_ps(-2.0 * LIMIT), _mm512_set1_ps(2.0 * LIMIT));
+    let one = _mm512_set1_epi32(1);
+    let zp = _mm512_set1_epi32(zero_point);
+    let one16 = |v: __m512| -> __m128i {
+        let q2 = _mm512_div_ps(v, h);
+        let q2 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(q2, q2), q2);
+        let t = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q2, lo), hi));
+        let r = _mm512_srai_epi32::<1>(_mm512_add_epi32(
+            _mm512_add_epi32(t, one),
+            _mm512_srai_epi32::<31>(t),
+        ));
+        _mm512_cvtsepi32_epi8(_mm512_add_epi32(r, zp))
     };
     let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
     let mut i = 0;
