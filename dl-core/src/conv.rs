@@ -2489,10 +2489,71 @@ mod tests {
         }
     }
 
+    /// Set in the child processes of
+    /// [`direct_kernels_do_not_depend_on_thread_count`].
+    #[cfg(feature = "std")]
+    const THREADS_CHILD: &str = "DL_CORE_THREADS_CHILD";
+
     /// The threaded direct kernels give the same bits on 1, 2 and 3 threads.
+    ///
+    /// dl-core's pool reads `DL_NUM_THREADS` once per process, so the only honest
+    /// way to vary the thread count is to run this test again as a child process per
+    /// count: each child prints the thread count it ran with and a digest of every
+    /// output bit, and the parent compares them. (Switching rayon pools, as this test
+    /// once did, left the kernels on the same pool every time.)
     #[cfg(feature = "std")]
     #[test]
     fn direct_kernels_do_not_depend_on_thread_count() {
+        if std::env::var_os(THREADS_CHILD).is_some() {
+            std::println!(
+                "THREADS {} DIGEST {:016x}",
+                crate::gemm::num_threads(),
+                direct_kernels_digest()
+            );
+            return;
+        }
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let run = |threads: usize| -> (usize, u64) {
+            let out = std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "conv::tests::direct_kernels_do_not_depend_on_thread_count",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(THREADS_CHILD, "1")
+                .env("DL_NUM_THREADS", threads.to_string())
+                .output()
+                .expect("the test binary runs again");
+            let text = std::string::String::from_utf8_lossy(&out.stdout);
+            // The harness prints the test's name on the same line, before it.
+            let line = text
+                .lines()
+                .find_map(|l| l.find("THREADS ").map(|at| &l[at..]))
+                .unwrap_or_else(|| panic!("no digest from the child: {text}"));
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            (
+                parts[1].parse().unwrap(),
+                u64::from_str_radix(parts[3], 16).unwrap(),
+            )
+        };
+        let (t1, one) = run(1);
+        assert_eq!(t1, 1, "the child ran with DL_NUM_THREADS=1");
+        for threads in [2, 3] {
+            let (t, digest) = run(threads);
+            // The children really differ in thread count, so the comparison can fail.
+            assert_eq!(t, threads, "the child ran with DL_NUM_THREADS={threads}");
+            assert_eq!(
+                digest, one,
+                "outputs differ between 1 and {threads} threads"
+            );
+        }
+    }
+
+    /// FNV-1a over the bits of the direct kernels' outputs (forward, input and weight
+    /// gradients) on LeNet's second convolution and 19 random geometries.
+    #[cfg(feature = "std")]
+    fn direct_kernels_digest() -> u64 {
         let mut rng = Rng::seed_from_u64(11);
         let lenet = Conv2dGeometry::new(
             Shape::from([9, 6, 14, 14]),
@@ -2500,6 +2561,7 @@ mod tests {
             Conv2dParams::default(),
         )
         .unwrap();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
         for case in 0..20 {
             let g = if case == 0 {
                 lenet
@@ -2509,26 +2571,18 @@ mod tests {
             let x = random::<f32>(g.input_shape().numel(), &mut rng);
             let w = random::<f32>(g.weight_shape().numel(), &mut rng);
             let gy = random::<f32>(g.output_shape().numel(), &mut rng);
-            let run = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| {
-                    let mut ws = vec![f32::NAN; g.direct_workspace_len()];
-                    let mut y = vec![f32::NAN; gy.len()];
-                    conv2d_direct(&g, &x, &w, None, &mut y, &mut ws).unwrap();
-                    let mut gx = vec![f32::NAN; x.len()];
-                    conv2d_backward_input_direct(&g, &gy, &w, &mut gx, &mut ws).unwrap();
-                    let mut gw = vec![f32::NAN; w.len()];
-                    conv2d_backward_weight_direct(&g, &x, &gy, &mut gw, None, &mut ws).unwrap();
-                    (y, gx, gw)
-                })
-            };
-            let one = run(1);
-            assert_eq!(run(2), one);
-            assert_eq!(run(3), one);
+            let mut ws = vec![f32::NAN; g.direct_workspace_len()];
+            let mut y = vec![f32::NAN; gy.len()];
+            conv2d_direct(&g, &x, &w, None, &mut y, &mut ws).unwrap();
+            let mut gx = vec![f32::NAN; x.len()];
+            conv2d_backward_input_direct(&g, &gy, &w, &mut gx, &mut ws).unwrap();
+            let mut gw = vec![f32::NAN; w.len()];
+            conv2d_backward_weight_direct(&g, &x, &gy, &mut gw, None, &mut ws).unwrap();
+            for v in y.iter().chain(&gx).chain(&gw) {
+                h = (h ^ u64::from(v.to_bits())).wrapping_mul(0x0000_0100_0000_01b3);
+            }
         }
+        h
     }
 
     #[test]
