@@ -3,9 +3,36 @@
 //! interact, so every entry's output and input gradients must be bit-for-bit those
 //! of running that entry alone, and the weight gradients the sum over entries;
 //! checked on batches large enough to be split.
+//!
+//! The split needs more than one thread, and dl-core's pool reads `DL_NUM_THREADS`
+//! once per process: on a machine with one CPU each test runs its own binary again
+//! with `DL_NUM_THREADS=2` ([`on_split_threads`]), so the checks never pass by not
+//! splitting.
 
 use dl_autograd::{AttentionSpec, Graph, Param, RecurrentCell, RecurrentInputs, RecurrentSpec};
 use dl_core::{Rng, Tensor};
+
+/// True when this process runs on two threads or more, so the test should check
+/// here; otherwise runs `test` again in a child process with `DL_NUM_THREADS=2`,
+/// fails if the child fails, and returns false.
+fn on_split_threads(test: &str) -> bool {
+    if dl_core::gemm::num_threads() >= 2 {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", test, "--test-threads=1"])
+        .env("DL_NUM_THREADS", "2")
+        .output()
+        .expect("the test binary runs again");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test} on 2 threads failed:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
 
 struct Run {
     out: Vec<f32>,
@@ -80,6 +107,9 @@ fn run(
 
 #[test]
 fn split_rows_match_rows_run_alone() {
+    if !on_split_threads("split_rows_match_rows_run_alone") {
+        return;
+    }
     let (bs, t, h) = (16, 9, 96);
     for cell in [
         RecurrentCell::Lstm,
@@ -181,6 +211,9 @@ fn attend(
 
 #[test]
 fn attention_split_batch_matches_entries_run_alone() {
+    if !on_split_threads("attention_split_batch_matches_entries_run_alone") {
+        return;
+    }
     let (bs, t, e, heads) = (12, 32, 64, 4);
     let mut rng = Rng::seed_from_u64(9);
     let qkv = random(bs * t * 3 * e, 1.0, &mut rng);
