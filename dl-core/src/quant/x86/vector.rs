@@ -30,7 +30,6 @@ const LIMIT: f32 = 1024.0;
 /// The CPU has AVX-512F; `y.len() >= x.len()`.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) {
-    let n = x.len();
     if scale >= f32::MIN_POSITIVE {
         // SAFETY: as this function's.
         return unsafe { quantize_avx512_halved(x, scale, zero_point, y) };
@@ -53,18 +52,8 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero_point: i32, y: 
         let i = _mm512_mask_sub_epi32(i, down, i, one);
         _mm512_cvtsepi32_epi8(_mm512_add_epi32(i, zp))
     };
-    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
-    let mut i = 0;
-    while i + 16 <= n {
-        let v = one16(_mm512_loadu_ps(xp.add(i)));
-        _mm_storeu_si128(yp.add(i).cast(), v);
-        i += 16;
-    }
-    if i < n {
-        let mask = ((1u32 << (n - i)) - 1) as u16;
-        let v = one16(_mm512_maskz_loadu_ps(mask, xp.add(i)));
-        _mm_mask_storeu_epi8_avx512(yp.add(i), mask, v);
-    }
+    // SAFETY: as this function's.
+    unsafe { map16(x, y, one16) }
 }
 
 /// [`quantize_avx512`] for a normal scale, as the portable loop computes it: `t =
@@ -78,7 +67,6 @@ pub(crate) unsafe fn quantize_avx512(x: &[f32], scale: f32, zero_point: i32, y: 
 /// The CPU has AVX-512F; `y.len() >= x.len()`.
 #[target_feature(enable = "avx512f")]
 unsafe fn quantize_avx512_halved(x: &[f32], scale: f32, zero_point: i32, y: &mut [i8]) {
-    let n = x.len();
     let h = _mm512_set1_ps(scale * 0.5);
     let (lo, hi) = (_mm512_set1_ps(-2.0 * LIMIT), _mm512_set1_ps(2.0 * LIMIT));
     let one = _mm512_set1_epi32(1);
@@ -93,16 +81,29 @@ unsafe fn quantize_avx512_halved(x: &[f32], scale: f32, zero_point: i32, y: &mut
         ));
         _mm512_cvtsepi32_epi8(_mm512_add_epi32(r, zp))
     };
+    // SAFETY: as this function's.
+    unsafe { map16(x, y, one16) }
+}
+
+/// `y[i] = f(x[i])` sixteen at a time: whole vectors, then the tail under a mask
+/// (the loop both AVX-512 quantize kernels share).
+///
+/// # Safety
+/// The CPU has AVX-512F; `y.len() >= x.len()`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn map16(x: &[f32], y: &mut [i8], f: impl Fn(__m512) -> __m128i) {
+    let n = x.len();
     let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
     let mut i = 0;
     while i + 16 <= n {
-        let v = one16(_mm512_loadu_ps(xp.add(i)));
+        let v = f(_mm512_loadu_ps(xp.add(i)));
         _mm_storeu_si128(yp.add(i).cast(), v);
         i += 16;
     }
     if i < n {
         let mask = ((1u32 << (n - i)) - 1) as u16;
-        let v = one16(_mm512_maskz_loadu_ps(mask, xp.add(i)));
+        let v = f(_mm512_maskz_loadu_ps(mask, xp.add(i)));
         _mm_mask_storeu_epi8_avx512(yp.add(i), mask, v);
     }
 }
