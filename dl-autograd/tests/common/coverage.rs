@@ -80,7 +80,7 @@ covered!(op_name, OPS, Op, "", {
     Mse => "gradcheck" ["regression_losses"],
     Mae => "gradcheck" ["regression_losses"],
     Huber => "gradcheck" ["regression_losses"],
-    Recurrent => "gradcheck_fused" ["rnn_tanh", "rnn_relu", "lstm", "lstm_final_cell_only",
+    Recurrent => "gradcheck_fused" ["rnn_tanh", "rnn_relu", "lstm", "lstm_final_states",
                                     "gru", "recurrent_padding"],
     SelfAttention => "gradcheck_fused" ["self_attention_qkv", "self_attention_layer",
                                         "self_attention_padding"],
