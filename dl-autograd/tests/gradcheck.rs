@@ -1,183 +1,24 @@
 //! Gradient checks for every op and loss: the analytic gradient from `backward`
 //! against central finite differences, on random shapes (broadcast shapes included)
-//! and values, in f64 (tight) and f32 (loose).
+//! and values, in f64 (tight) and f32 (loose). The fused recurrent and
+//! self-attention ops have their own file, `gradcheck_fused.rs`; the machinery both
+//! share is in `common/mod.rs`.
 //!
-//! Each case builds `L = sum(f(inputs) * W)` with a fixed, non-uniform weight `W` (so
-//! every output element is weighted differently), runs backward once, then perturbs
-//! every input element by `+-eps` and re-evaluates `L` on a no-grad graph.
+//! "Every op" is checked, not promised: `every_op_variant_has_a_finite_difference_check`
+//! runs these tests again, logging the ops each checked graph really held, and
+//! requires every `Op` variant (and every unary and binary function) this file
+//! answers for to have been there (the list in `common/coverage.rs` is an
+//! exhaustive `match`, so a new variant does not compile until it names its check).
+//!
 //! Values are drawn away from kinks (|x| = 0 for abs/relu, ties for max, `|d| = delta`
 //! for Huber) by more than `eps`, so the finite difference is well defined.
 
-use dl_autograd::{Graph, Var};
+mod common;
+
+use common::{check_both, Input, Leaf};
+use dl_autograd::Graph;
 use dl_core::{Scalar, Shape, Tensor};
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
-
-/// Tolerance table: finite-difference step and the largest allowed error, measured
-/// as `|analytic - numeric| / max(1, |analytic|, |numeric|)` (relative for gradients
-/// of magnitude >= 1, absolute below).
-#[derive(Clone, Copy)]
-struct Tol {
-    eps: f64,
-    max_err: f64,
-}
-
-/// f64: step 1e-6 leaves truncation ~1e-12 and rounding ~1e-10; the bound is 1e-6.
-const F64: Tol = Tol {
-    eps: 1e-6,
-    max_err: 1e-6,
-};
-/// f32: rounding of the loss (~1e-7 relative) over a step of 1e-2 gives ~1e-5, the
-/// truncation ~1e-4 times the third derivative; the bound is 1e-2.
-const F32: Tol = Tol {
-    eps: 1e-2,
-    max_err: 1e-2,
-};
-
-/// One input of a case: values (f64, converted to the test's type) and dims.
-#[derive(Clone, Debug)]
-struct Input {
-    data: Vec<f64>,
-    dims: Vec<usize>,
-}
-
-impl Input {
-    fn tensor<T: Scalar>(&self) -> Tensor<T> {
-        Tensor::from_vec(
-            self.data.iter().map(|&v| T::from_f64_lossy(v)).collect(),
-            &self.dims,
-        )
-        .unwrap()
-    }
-}
-
-/// The weight `W` for an output of `n` elements: fixed, varied, none zero.
-fn weights(n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| 0.5 + ((i * 7 + 3) % 11) as f64 / 10.0 * if i % 2 == 0 { 1.0 } else { -1.0 })
-        .collect()
-}
-
-type OpFn<'a, T> = &'a dyn Fn(&mut Graph<'_, T>, &[Var]) -> dl_autograd::Result<Var>;
-
-/// `L = sum(f(inputs) * W)` on a graph; returns the loss value and the loss var.
-fn build_loss<T: Scalar>(
-    g: &mut Graph<'_, T>,
-    vars: &[Var],
-    f: OpFn<'_, T>,
-) -> dl_autograd::Result<Var> {
-    let out = f(g, vars)?;
-    let shape = g.shape(out)?;
-    let w: Vec<T> = weights(shape.numel())
-        .into_iter()
-        .map(T::from_f64_lossy)
-        .collect();
-    let w = g.input_slice(&w, shape.dims())?;
-    let weighted = g.mul(out, w)?;
-    g.sum_all(weighted)
-}
-
-fn eval_loss<T: Scalar>(inputs: &[Tensor<T>], f: OpFn<'_, T>) -> f64 {
-    let mut g = Graph::<T>::new_no_grad();
-    let vars: Vec<Var> = inputs.iter().map(|t| g.input(t)).collect();
-    let loss = build_loss(&mut g, &vars, f).unwrap();
-    g.value(loss).unwrap().data()[0].to_f64_lossless()
-}
-
-/// The one comparison helper: analytic vs central differences for every element of
-/// every input listed in `diff` (the others are constants). Returns the worst error.
-fn gradcheck<T: Scalar>(
-    inputs: &[Input],
-    diff: &[usize],
-    tol: Tol,
-    f: OpFn<'_, T>,
-) -> Result<f64, TestCaseError> {
-    let tensors: Vec<Tensor<T>> = inputs.iter().map(Input::tensor).collect();
-    let mut g = Graph::<T>::new();
-    let vars: Vec<Var> = tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if diff.contains(&i) {
-                g.variable(t)
-            } else {
-                g.input(t)
-            }
-        })
-        .collect();
-    let loss = build_loss(&mut g, &vars, f)
-        .map_err(|e| TestCaseError::fail(format!("forward failed: {e}")))?;
-    g.backward(loss)
-        .map_err(|e| TestCaseError::fail(format!("backward failed: {e}")))?;
-    let mut worst = 0.0f64;
-    for &i in diff {
-        let numel = tensors[i].numel();
-        let analytic: Vec<f64> = match g.grad(vars[i]) {
-            Some(t) => t.data().iter().map(|v| v.to_f64_lossless()).collect(),
-            None => vec![0.0; numel],
-        };
-        for (j, &a) in analytic.iter().enumerate() {
-            let mut probe = tensors.clone();
-            let x0 = tensors[i].data()[j];
-            let h = T::from_f64_lossy(tol.eps);
-            probe[i].data_mut()[j] = x0 + h;
-            let up = eval_loss(&probe, f);
-            probe[i].data_mut()[j] = x0 - h;
-            let down = eval_loss(&probe, f);
-            // The step actually taken, after rounding to T.
-            let step = ((x0 + h) - (x0 - h)).to_f64_lossless();
-            let numeric = (up - down) / step;
-            let err = (a - numeric).abs() / 1f64.max(a.abs()).max(numeric.abs());
-            worst = worst.max(err);
-            prop_assert!(
-                err < tol.max_err,
-                "{}: input {i} element {j}: analytic {a}, numeric {numeric}, error {err:e} (shapes {:?})",
-                T::NAME,
-                inputs.iter().map(|x| x.dims.clone()).collect::<Vec<_>>()
-            );
-        }
-    }
-    Ok(worst)
-}
-
-/// With `GRADCHECK_REPORT=1`, prints each case's worst error (for the tolerance
-/// table in the docs); silent otherwise.
-fn report(ty: &str, body: &str, worst: f64) {
-    if std::env::var_os("GRADCHECK_REPORT").is_some() {
-        let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-        eprintln!("GRADCHECK\t{ty}\t{body}\t{worst:e}");
-    }
-}
-
-/// Runs the same op body in f64 (tight) and f32 (loose). `S` is the element type
-/// inside the body.
-macro_rules! check_both {
-    ($inputs:expr, $diff:expr, |$g:ident, $v:ident| $body:expr) => {{
-        let inputs = $inputs;
-        {
-            #[allow(dead_code)]
-            type S = f64;
-            let worst = gradcheck::<S>(
-                &inputs,
-                &$diff,
-                F64,
-                &|$g: &mut Graph<'_, S>, $v: &[Var]| $body,
-            )?;
-            report("f64", stringify!($body), worst);
-        }
-        {
-            #[allow(dead_code)]
-            type S = f32;
-            let worst = gradcheck::<S>(
-                &inputs,
-                &$diff,
-                F32,
-                &|$g: &mut Graph<'_, S>, $v: &[Var]| $body,
-            )?;
-            report("f32", stringify!($body), worst);
-        }
-    }};
-}
 
 /// Named strategies for shapes and values.
 mod strategies {
@@ -272,22 +113,8 @@ fn plain(n: usize) -> BoxedStrategy<Vec<f64>> {
 /// Cases per op: enough to cover the shape space, small enough to stay fast.
 const CASES: u32 = 32;
 
-/// A fixed seed (so CI is deterministic); set `GRADCHECK_SEED` to explore others.
-fn config() -> ProptestConfig {
-    let seed = std::env::var("GRADCHECK_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed);
-    ProptestConfig {
-        cases: CASES,
-        failure_persistence: None,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::config(CASES))]
 
     // ---- binary arithmetic with broadcasting --------------------------------------
 
@@ -424,6 +251,25 @@ proptest! {
             check_both!([x, w, b], [0, 1, 2], |g, v| g.linear(v[0], v[1], Some(v[2])));
         } else {
             check_both!([x, w], [0, 1], |g, v| g.linear(v[0], v[1], None));
+        }
+    }
+
+    // The four leaf kinds: a parameter's gradient is added into its `Param`, a
+    // borrowed input is read in place; y = x W^T + b with each of x, W, b in turn a
+    // parameter, a variable and a borrowed constant.
+    #[test]
+    fn leaf_kinds(
+        (n, i, o) in (1usize..4, 1usize..5, 1usize..4),
+        seed in prop::collection::vec(-2.0f64..2.0, 64),
+    ) {
+        let take = |dims: Vec<usize>, off: usize| Input {
+            data: (0..dims.iter().product::<usize>()).map(|j| seed[(j + off) % 64]).collect(),
+            dims,
+        };
+        let (x, w, b) = (take(vec![n, i], 0), take(vec![o, i], 17), take(vec![o], 41));
+        use Leaf::{InputRef, Param, Variable};
+        for kinds in [[InputRef, Param, Variable], [Param, Variable, InputRef], [Variable, InputRef, Param]] {
+            check_both!(leaves = kinds; [x.clone(), w.clone(), b.clone()], |g, v| g.linear(v[0], v[1], Some(v[2])));
         }
     }
 
@@ -737,4 +583,14 @@ fn shape_errors_name_the_op_and_shapes() {
         "mse: shapes [2, 3] and [4] are incompatible (prediction and target must have equal shapes)"
     );
     let _ = Shape::scalar();
+}
+
+/// Every op variant this file answers for (see the top of the file) was on a
+/// finite-difference-checked graph, built by each test the table names for it.
+#[test]
+fn every_op_variant_has_a_finite_difference_check() {
+    common::coverage::assert_covered(
+        "gradcheck",
+        "every_op_variant_has_a_finite_difference_check",
+    );
 }
