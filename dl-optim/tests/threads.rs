@@ -99,9 +99,10 @@ fn train<M: Module<f32>>(
     Trained { losses, params }
 }
 
-/// Threads of this process named by dl-core's pool (`dl-core-gemm-<i>`): started on
-/// the first product split into parts, so at two threads one exists only if some
-/// work was split. `None` where `/proc/self/task` cannot be read.
+/// Threads of this process named by dl-core's pool (`dl-core-gemm-<i>`): the pool
+/// starts them the first time a job of several parts is posted, so at two threads
+/// one exists only if work was handed to the pool. `None` where `/proc/self/task`
+/// cannot be read (off Linux), and the parent then skips that check.
 fn pool_helpers() -> Option<usize> {
     let tasks = std::fs::read_dir("/proc/self/task").ok()?;
     Some(
@@ -214,15 +215,18 @@ fn same_bits_on_1_and_2_threads(model: &str, test: &str, train: fn() -> Trained)
         .map(|(a, _)| a.name.as_str())
         .collect();
     let loss_step = one.losses.iter().zip(&two.losses).position(|(a, b)| a != b);
+    let loss_step = loss_step.map_or("none".to_string(), |s| s.to_string());
     // Exact, no tolerance: every split (gemm blocks of C, batch rows, elementwise
     // blocks, the summation tree) is built to compute each value with the same
     // operations in the same order as one thread does, so any difference is a bug.
     assert!(
-        differ.is_empty() && loss_step.is_none(),
+        differ.is_empty() && loss_step == "none",
         "{model}: training differs between DL_NUM_THREADS=1 and DL_NUM_THREADS=2: \
-         first differing parameter {:?} after {STEPS} steps ({} of {} differ: {differ:?}); \
-         first differing loss at step {loss_step:?}",
-        differ.first(),
+         first differing parameter after {STEPS} steps: {} ({} of {} differ: {differ:?}); \
+         first step whose loss differs: {loss_step}",
+        differ
+            .first()
+            .map_or("none".to_string(), |n| format!("`{n}`")),
         differ.len(),
         one.params.len(),
     );
