@@ -276,4 +276,47 @@ mod tests {
             assert!((p - (2.0 * v + 1.0)).abs() < 1e-9, "{robust:?}");
         }
     }
+    #[test]
+    fn zero_median_residual_leaves_no_nan() {
+        // y = 0 except y_5 = 1, three neighbours each (the third, at the radius,
+        // weighs ~2.7e-29 = (3e-10)^3 since the radius is widened by 1e-10). The
+        // plain fits are exactly 0 at x = 0..3 and 7..9 and exactly 1 at x = 5 (its
+        // own point dominates); at 4 and 6 they are ~2.7e-29. More than half the
+        // residuals are 0, so the median is 0: without the zero-median rule the
+        // weights would be 0/0. With it only x = 4 and 6 (residual > 0) lose their
+        // weight, and the refit at 4 is the line through (3, 0) and (5, 1), equally
+        // weighted: 0.5 (likewise at 6). statsmodels, whose radius point weighs
+        // exactly 0, keeps y_4 = 0 there instead; only such ties tell them apart.
+        let x: Vec<f64> = (0..10).map(|v| v as f64).collect();
+        let mut y = vec![0.0; 10];
+        y[5] = 1.0;
+        let xm = MatRef::new(&x, 10, 1).unwrap();
+        let p = Loess::new(0.3)
+            .robust_iters(1)
+            .fit(xm, &y)
+            .unwrap()
+            .predict(xm)
+            .unwrap();
+        let want = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.5, 0.0, 0.0, 0.0];
+        for (a, b) in p.iter().zip(want) {
+            // Rounding of 2 x 2 solves with weights near 1e-29.
+            assert!((a - b).abs() < 1e-12, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn all_zero_robustness_weights_fall_back_to_the_plain_fit() {
+        // A neighbourhood of outliers only would leave 0 / 0; the guard refits
+        // without robustness weights instead.
+        let x: Vec<f64> = (0..8).map(|v| v as f64 * 0.5).collect();
+        let y: Vec<f64> = x.iter().map(|v| v * v).collect();
+        let xm = MatRef::new(&x, 8, 1).unwrap();
+        let plain: FittedLoess<f64> = Loess::new(0.5).fit(xm, &y).unwrap();
+        let mut zeroed = plain.clone();
+        zeroed.robust = vec![0.0; 8];
+        let q = MatRef::new(&[0.3, 1.7, 3.4], 3, 1).unwrap();
+        let (a, b) = (plain.predict(q).unwrap(), zeroed.predict(q).unwrap());
+        assert!(b.iter().all(|v| v.is_finite()), "{b:?}");
+        assert_eq!(a, b);
+    }
 }
