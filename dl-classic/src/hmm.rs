@@ -413,7 +413,10 @@ pub struct BaumWelch {
     pub max_iter: usize,
     /// Stop when the log-likelihood improves by less than this (>= 0).
     pub tol: f64,
-    /// Floor added to Gaussian variances (> 0).
+    /// Floor added to Gaussian variances after each M-step (> 0). hmmlearn has no
+    /// such floor (its `min_covar` only enters its initialisation; its M-step
+    /// regularises through `covars_prior`); `f64::MIN_POSITIVE` here with
+    /// `covars_prior = 0` there gives the same plain maximum-likelihood update.
     pub min_var: f64,
     /// Seed of the random initial model.
     pub seed: u64,
