@@ -602,8 +602,8 @@ const TOL_F64: f64 = 1e-12;
 /// for its optimizer (against torch 2.15 on AVX-512, the committed reference, and
 /// against the same script run with `ATEN_CPU_CAPABILITY=default`, which has no fused
 /// multiply-adds), times the momentum amplification. The reasons are those of
-/// [`TOL_F64`], at f32's 6e-8 per rounding; an error of one f32 ulp of an O(1) term is
-/// already 6e-6 of a value at the 1e-2 floor. Without the FMAs SGD is bit-exact
+/// [`TOL_F64`], at f32's 6e-8 per rounding: one rounding of an O(1) term is already 6e-6
+/// of a value at the 1e-2 floor. Without the FMAs SGD is bit-exact
 /// (its update has no square root), which is why its bound is the FMA's alone.
 fn tol_f32(kind: &str, hyper: &Value) -> f64 {
     // Momentum sums about 1 / (1 - momentum) steps' rounding differences.
