@@ -68,14 +68,16 @@ impl<T: Scalar> Optimizer<T> for Adadelta<T> {
         let c = self.config;
         let lr = T::from_f64_lossy(c.lr);
         let rho = T::from_f64_lossy(c.rho);
+        // `1 - rho` rounded once from f64, as torch rounds it.
+        let one_minus_rho = T::from_f64_lossy(1.0 - c.rho);
         let eps = T::from_f64_lossy(c.eps);
         let wd = T::from_f64_lossy(c.weight_decay);
         self.state.drive(params, |w, g, [v, u]| {
             for i in 0..w.len() {
                 let gi = g[i] + wd * w[i];
-                v[i] = rho * v[i] + (T::ONE - rho) * gi * gi;
+                v[i] = rho * v[i] + one_minus_rho * gi * gi;
                 let d = (u[i] + eps).sqrt() / (v[i] + eps).sqrt() * gi;
-                u[i] = rho * u[i] + (T::ONE - rho) * d * d;
+                u[i] = rho * u[i] + one_minus_rho * d * d;
                 w[i] = w[i] - lr * d;
             }
         })

@@ -110,8 +110,13 @@ impl AdamConfig {
 struct Coefficients<T> {
     step_size: T,
     bc2_sqrt: T,
-    b1: T,
+    /// `1 - beta1`, rounded once from f64 as torch rounds it (`1 - beta1` rounded in f32
+    /// is another number: 1 - 0.9f32 is 0.100000024).
+    one_minus_b1: T,
     b2: T,
+    /// `1 - beta2`, rounded once from f64 (1 - 0.999f32 is 0.0009999871, 1.3e-5 from
+    /// torch's 0.001f32).
+    one_minus_b2: T,
     eps: T,
     wd: T,
     shrink: T,
@@ -168,7 +173,7 @@ fn update<T: Scalar, const DECOUPLED: bool, const AMSGRAD: bool>(
 type Block<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T]);
 
 /// The update of one block, compiled for AVX-512 or AVX2 where the CPU has them (the
-/// two divisions per element, kept for bit-exact parity with torch, are the cost).
+/// two divisions per element, kept to round as torch's update does, are the cost).
 #[inline(never)]
 fn update_block<T: Scalar, const DECOUPLED: bool, const AMSGRAD: bool>(
     k: &Coefficients<T>,
@@ -242,8 +247,8 @@ fn update_body<T: Scalar, const DECOUPLED: bool, const AMSGRAD: bool>(
         } else {
             gi = gi + k.wd * wi;
         }
-        let mi = m[i] + (T::ONE - k.b1) * (gi - m[i]);
-        let vi = k.b2 * v[i] + (T::ONE - k.b2) * gi * gi;
+        let mi = m[i] + k.one_minus_b1 * (gi - m[i]);
+        let vi = k.b2 * v[i] + k.one_minus_b2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
         let second = if AMSGRAD {
@@ -273,16 +278,16 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
         let t = (self.state.t + 1) as i32;
         let step_size = T::from_f64_lossy(c.lr / (1.0 - libm::pow(c.beta1, t as f64)));
         let bc2_sqrt = T::from_f64_lossy(libm::sqrt(1.0 - libm::pow(c.beta2, t as f64)));
-        let (b1, b2) = (T::from_f64_lossy(c.beta1), T::from_f64_lossy(c.beta2));
         let eps = T::from_f64_lossy(c.eps);
         let wd = T::from_f64_lossy(c.weight_decay);
-        let shrink = T::ONE - T::from_f64_lossy(c.lr * c.weight_decay);
+        let shrink = T::from_f64_lossy(1.0 - c.lr * c.weight_decay);
         let decoupled = self.decoupled;
         let k = Coefficients {
             step_size,
             bc2_sqrt,
-            b1,
-            b2,
+            one_minus_b1: T::from_f64_lossy(1.0 - c.beta1),
+            b2: T::from_f64_lossy(c.beta2),
+            one_minus_b2: T::from_f64_lossy(1.0 - c.beta2),
             eps,
             wd,
             shrink,

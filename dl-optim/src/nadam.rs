@@ -98,14 +98,19 @@ impl<T: Scalar> Optimizer<T> for Nadam<T> {
         let bc2 = T::from_f64_lossy(1.0 - libm::pow(c.beta2, t));
         let coef_g = T::from_f64_lossy(c.lr * (1.0 - mu) / (1.0 - prod));
         let coef_m = T::from_f64_lossy(c.lr * mu_next / (1.0 - prod * mu_next));
-        let (b1, b2) = (T::from_f64_lossy(c.beta1), T::from_f64_lossy(c.beta2));
+        // `1 - beta` rounded once from f64, as torch rounds it.
+        let (one_minus_b1, one_minus_b2) = (
+            T::from_f64_lossy(1.0 - c.beta1),
+            T::from_f64_lossy(1.0 - c.beta2),
+        );
+        let b2 = T::from_f64_lossy(c.beta2);
         let eps = T::from_f64_lossy(c.eps);
         let wd = T::from_f64_lossy(c.weight_decay);
         self.state.drive(params, |w, g, [m, v]| {
             for i in 0..w.len() {
                 let gi = g[i] + wd * w[i];
-                m[i] = m[i] + (T::ONE - b1) * (gi - m[i]);
-                v[i] = b2 * v[i] + (T::ONE - b2) * gi * gi;
+                m[i] = m[i] + one_minus_b1 * (gi - m[i]);
+                v[i] = b2 * v[i] + one_minus_b2 * gi * gi;
                 let d = (v[i] / bc2).sqrt() + eps;
                 w[i] = w[i] - coef_g * gi / d - coef_m * m[i] / d;
             }

@@ -3,7 +3,7 @@
 //! ```text
 //! g = grad + weight_decay * w
 //! s = alpha * s + (1 - alpha) * g^2
-//! centered:  a = alpha * a + (1 - alpha) * g;  d = sqrt(s - a^2) + eps,  else d = sqrt(s) + eps
+//! centered:  a = a + (1 - alpha) * (g - a);  d = sqrt(s - a^2) + eps,  else d = sqrt(s) + eps
 //! momentum > 0:  b = momentum * b + g / d;  w = w - lr * b
 //! otherwise:     w = w - lr * g / d
 //! ```
@@ -82,15 +82,18 @@ impl<T: Scalar> Optimizer<T> for Rmsprop<T> {
         let c = self.config;
         let lr = T::from_f64_lossy(c.lr);
         let alpha = T::from_f64_lossy(c.alpha);
+        // `1 - alpha` rounded once from f64, as torch rounds it.
+        let one_minus_alpha = T::from_f64_lossy(1.0 - c.alpha);
         let eps = T::from_f64_lossy(c.eps);
         let wd = T::from_f64_lossy(c.weight_decay);
         let mu = T::from_f64_lossy(c.momentum);
         self.state.drive(params, |w, g, [s, a, b]| {
             for i in 0..w.len() {
                 let gi = g[i] + wd * w[i];
-                s[i] = alpha * s[i] + (T::ONE - alpha) * gi * gi;
+                s[i] = alpha * s[i] + one_minus_alpha * gi * gi;
                 let d = if c.centered {
-                    a[i] = alpha * a[i] + (T::ONE - alpha) * gi;
+                    // torch's lerp: a + (1 - alpha) (g - a).
+                    a[i] = a[i] + one_minus_alpha * (gi - a[i]);
                     (s[i] - a[i] * a[i]).sqrt() + eps
                 } else {
                     s[i].sqrt() + eps

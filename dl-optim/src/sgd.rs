@@ -118,7 +118,8 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
         let lr = T::from_f64_lossy(c.lr);
         let wd = T::from_f64_lossy(c.weight_decay);
         let mu = T::from_f64_lossy(c.momentum);
-        let keep = T::ONE - T::from_f64_lossy(c.dampening);
+        // `1 - dampening` rounded once from f64, as torch rounds it.
+        let keep = T::from_f64_lossy(1.0 - c.dampening);
         let first = self.state.t == 0;
         self.state.drive(params, |w, g, [buf]| {
             for ((w, &g), b) in w.iter_mut().zip(g.iter()).zip(buf.iter_mut()) {
