@@ -1,5 +1,6 @@
 //! LOESS (Cleveland 1979): at each query, a weighted least-squares line (or
-//! constant) through the `k = ceil(frac n)` nearest training points, weighted by the
+//! constant) through the `k = floor(frac n)` nearest training points (as statsmodels'
+//! `lowess` and R count them), weighted by the
 //! tricube `w = (1 - (dist / h)^3)^3` with `h` the distance to the `k`-th nearest
 //! point (widened by a hair so it keeps a sliver of weight).
 //!
@@ -91,7 +92,9 @@ impl<T: Scalar> Fit<T, T> for Loess {
             return Err(Error::NonFinite { row, col: x.cols() });
         }
         let n = x.rows();
-        let k = libm::ceil(self.frac * n as f64) as usize;
+        // statsmodels takes `int(frac * n + 1e-10)`: the nudge keeps a span such as
+        // 0.3 * 10, which rounds to 2.999..., at 3 points.
+        let k = libm::floor(self.frac * n as f64 + 1e-10) as usize;
         let need = if self.degree == 1 { x.cols() + 1 } else { 1 };
         if k < need {
             return Err(Error::TooFewSamples { k: need, n: k });

@@ -276,7 +276,7 @@ fn loess_matches_statsmodels_lowess() {
     let (x, y, grid) = (r.get("loess_x"), r.get("loess_y"), r.get("loess_grid"));
     let xm = MatRef::new(x, x.len(), 1).unwrap();
     let gm = MatRef::new(grid, grid.len(), 1).unwrap();
-    for (frac, tag) in [(0.25, "f25"), (0.5, "f50")] {
+    for (frac, tag) in [(0.25, "f25"), (0.33, "f33"), (0.5, "f50")] {
         for it in [0usize, 3] {
             let m = Loess::new(frac).robust_iters(it).fit(xm, y).unwrap();
             let name = format!("loess_{tag}_it{it}");

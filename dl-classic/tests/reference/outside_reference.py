@@ -149,9 +149,9 @@ grid = np.linspace(lx[0] + 0.05, lx[-1] - 0.05, 30)
 put("loess_x", lx)
 put("loess_y", ly)
 put("loess_grid", grid)
-# frac * n is an integer for both spans (10 and 20 points): statsmodels takes
-# int(frac n) neighbours, dl-classic ceil(frac n); they agree on these spans.
-for frac in (0.25, 0.5):
+# Spans of 10, 13.2 and 20 points: both libraries take
+# int(frac n + 1e-10) neighbours, so 13 for the middle one (a ceiling would take 14).
+for frac in (0.25, 0.33, 0.5):
     for it in (0, 3):
         tag = f"loess_f{int(frac * 100)}_it{it}"
         put(tag + "_train", lowess(ly, lx, frac=frac, it=it, delta=0.0,
