@@ -239,6 +239,18 @@ def main():
         put(f"lda_{name}_decision", m.decision_function(c))
         put(f"lda_{name}_proba", m.predict_proba(c))
         put(f"lda_{name}_pred", m.predict(c))
+        # Condition number of the kept part of the standardized within-class
+        # covariance (the directions dropped by tol are exact zeros here:
+        # constant pixels), which bounds the rounding of its pseudo-inverse.
+        k = len(m.classes_)
+        mu = np.array([a[b == j].mean(0) for j in m.classes_])
+        xc = a - mu[np.searchsorted(m.classes_, b)]
+        std = xc.std(0)
+        std[std == 0] = 1
+        sv = np.linalg.svd(xc / std / np.sqrt(len(b)), compute_uv=False)
+        kept = sv[sv > 1e-4]
+        assert np.all(sv[sv <= 1e-4] < 1e-12)
+        put(f"lda_{name}_cond", [(kept[0] / kept[-1]) ** 2])
     for reg in (0.0, 0.3):
         m = QuadraticDiscriminantAnalysis(reg_param=reg).fit(xtr, ytr)
         put(f"qda_iris_reg{reg}_decision", m.decision_function(xte))
@@ -284,8 +296,8 @@ def main():
 
     # Linear SVM: LinearSVC with the squared hinge (intercept as a regularized
     # constant feature, one-vs-rest) on iris. With n > d scikit-learn takes
-    # liblinear's primal trust-region Newton solver, which converges to ~1e-12
-    # here; the hinge loss is not compared (its dual coordinate descent does not
+    # liblinear's primal trust-region Newton solver, which stops at a gradient
+    # norm ~1e-7 here (the Rust test bounds the distance by it); the hinge loss is not compared (its dual coordinate descent does not
     # reach a tight tolerance in 10^7 iterations on unscaled iris, and the
     # non-smooth primal gives no simple distance certificate).
     m = LinearSVC(C=1.0, loss="squared_hinge", tol=1e-12, max_iter=1_000_000).fit(xtr, ytr)
