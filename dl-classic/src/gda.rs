@@ -3,7 +3,8 @@
 //! posterior.
 //!
 //! - [`Lda`] (linear): one pooled covariance `Sigma = sum_k sum_{i in k}
-//!   (x_i - mu_k)(x_i - mu_k)^T / (n - K)`, giving linear scores
+//!   (x_i - mu_k)(x_i - mu_k)^T / n` (maximum likelihood, the within-class scaling
+//!   of scikit-learn's `svd` solver), giving linear scores
 //!   `x^T Sigma^+ mu_k - mu_k^T Sigma^+ mu_k / 2 + log pi_k`. `Sigma^+` is the
 //!   pseudo-inverse computed on standardized features, dropping directions whose
 //!   singular value is below `tol` (as scikit-learn's `svd` solver does), so
@@ -128,7 +129,9 @@ impl<T: Scalar> Fit<T, usize> for Lda {
         }
         let zero = vec![0.0; d];
         let mut s = vec![0.0; d * d];
-        linalg::covariance(&xc, n, d, &zero, k, &mut s);
+        // ddof 0: scikit-learn's svd solver scales the within-class data by
+        // 1/sqrt(n), and `tol` applies to singular values on that scale.
+        linalg::covariance(&xc, n, d, &zero, 0, &mut s);
         let mut w = vec![0.0; d];
         let mut v = vec![0.0; d * d];
         linalg::sym_eig(&mut s, d, &mut w, &mut v);
@@ -349,8 +352,8 @@ mod tests {
 
     #[test]
     fn lda_boundary_is_the_midpoint_for_equal_priors() {
-        // 1-D classes {0, 2} and {4, 6}: pooled var = (1+1+1+1)/(4-2) = 2;
-        // score difference = x (5-1)/2 - (25-1)/4 = 2x - 6 -> boundary at x = 3.
+        // 1-D classes {0, 2} and {4, 6}: pooled var = (1+1+1+1)/4 = 1;
+        // score difference = x (5-1)/1 - (25-1)/2 = 4x - 12 -> boundary at x = 3.
         let x = [0.0f64, 2.0, 4.0, 6.0];
         let m = Lda::default()
             .fit(MatRef::new(&x, 4, 1).unwrap(), &[0, 0, 1, 1])
@@ -359,7 +362,7 @@ mod tests {
             .decision_function(MatRef::new(&[3.0, 4.0], 2, 1).unwrap())
             .unwrap();
         assert!((s[1] - s[0]).abs() < 1e-12);
-        assert!((s[3] - s[2] - 2.0).abs() < 1e-12);
+        assert!((s[3] - s[2] - 4.0).abs() < 1e-12);
     }
 
     #[test]

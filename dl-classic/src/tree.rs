@@ -319,6 +319,24 @@ pub(crate) enum Node {
     },
 }
 
+/// One node of a grown [`Tree`], as [`Tree::node`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NodeView<'a> {
+    /// Rows with `x[feature] <= threshold` go to node `left`, the others to `right`.
+    Split {
+        /// Feature tested.
+        feature: usize,
+        /// Midpoint between the two consecutive values it separates.
+        threshold: f64,
+        /// Node index of the `<=` side.
+        left: usize,
+        /// Node index of the `>` side.
+        right: usize,
+    },
+    /// A leaf's values: class probabilities, or `[mean]` for regression.
+    Leaf(&'a [f64]),
+}
+
 impl Tree {
     /// The leaf values for `row`: class probabilities or `[mean]`.
     pub fn leaf_values<T: Scalar>(&self, row: &[T]) -> &[f64] {
@@ -346,6 +364,26 @@ impl Tree {
                 }
             }
         }
+    }
+
+    /// Node `i` (`0..node_count()`, the root first, then each split's left subtree
+    /// before its right: scikit-learn's depth-first numbering of `tree_`), or
+    /// `None` past the end.
+    pub fn node(&self, i: usize) -> Option<NodeView<'_>> {
+        Some(match *self.nodes.get(i)? {
+            Node::Leaf { value } => NodeView::Leaf(self.leaf_row(value)),
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            } => NodeView::Split {
+                feature,
+                threshold,
+                left,
+                right,
+            },
+        })
     }
 
     /// The nodes, the root first; a split's children are indices into the same list.
