@@ -6,33 +6,11 @@
 //!
 //! The split needs more than one thread, and dl-core's pool reads `DL_NUM_THREADS`
 //! once per process: on a machine with one CPU each test runs its own binary again
-//! with `DL_NUM_THREADS=2` ([`on_split_threads`]), so the checks never pass by not
+//! with `DL_NUM_THREADS=2` (`dl_core::gemm::on_threads`), so the checks never pass by not
 //! splitting.
 
 use dl_autograd::{AttentionSpec, Graph, Param, RecurrentCell, RecurrentInputs, RecurrentSpec};
 use dl_core::{Rng, Tensor};
-
-/// True when this process runs on two threads or more, so the test should check
-/// here; otherwise runs `test` again in a child process with `DL_NUM_THREADS=2`,
-/// fails if the child fails, and returns false.
-fn on_split_threads(test: &str) -> bool {
-    if dl_core::gemm::num_threads() >= 2 {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = std::process::Command::new(exe)
-        .args(["--exact", test, "--test-threads=1"])
-        .env("DL_NUM_THREADS", "2")
-        .output()
-        .expect("the test binary runs again");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{test} on 2 threads failed:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
 
 struct Run {
     out: Vec<f32>,
@@ -107,7 +85,7 @@ fn run(
 
 #[test]
 fn split_rows_match_rows_run_alone() {
-    if !on_split_threads("split_rows_match_rows_run_alone") {
+    if !dl_core::gemm::on_threads("split_rows_match_rows_run_alone", 2) {
         return;
     }
     let (bs, t, h) = (16, 9, 96);
@@ -211,7 +189,7 @@ fn attend(
 
 #[test]
 fn attention_split_batch_matches_entries_run_alone() {
-    if !on_split_threads("attention_split_batch_matches_entries_run_alone") {
+    if !dl_core::gemm::on_threads("attention_split_batch_matches_entries_run_alone", 2) {
         return;
     }
     let (bs, t, e, heads) = (12, 32, 64, 4);

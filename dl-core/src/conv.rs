@@ -2512,20 +2512,12 @@ mod tests {
             );
             return;
         }
-        let exe = std::env::current_exe().expect("the test binary's path");
         let run = |threads: usize| -> (usize, u64) {
-            let out = std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "conv::tests::direct_kernels_do_not_depend_on_thread_count",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(THREADS_CHILD, "1")
-                .env("DL_NUM_THREADS", threads.to_string())
-                .output()
-                .expect("the test binary runs again");
-            let text = std::string::String::from_utf8_lossy(&out.stdout);
+            let text = crate::gemm::rerun_test_with_threads(
+                "conv::tests::direct_kernels_do_not_depend_on_thread_count",
+                threads,
+                &[(THREADS_CHILD, "1")],
+            );
             // The harness prints the test's name on the same line, before it.
             let line = text
                 .lines()

@@ -57,6 +57,51 @@ pub fn num_threads() -> usize {
     return 1;
 }
 
+/// For tests that must see a given thread count: runs test `test` of the running test
+/// binary again in a child process with `DL_NUM_THREADS=threads` and `env`, and
+/// returns what the child printed (its stdout; the test should print with
+/// `--nocapture` in mind). The pool reads `DL_NUM_THREADS` once per process, so a
+/// child process is the only honest way to vary the count.
+///
+/// # Panics
+/// With the child's output, unless the child ran exactly that test and it passed: a
+/// test that cannot run on the count it asked for fails rather than passes unseen.
+#[cfg(feature = "std")]
+pub fn rerun_test_with_threads(
+    test: &str,
+    threads: usize,
+    env: &[(&str, &str)],
+) -> std::string::String {
+    use std::string::String;
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("DL_NUM_THREADS", std::format!("{threads}"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("the test binary runs again");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{test} failed in its child at DL_NUM_THREADS={threads}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// For tests of threaded splits: true when this process has at least `threads`
+/// threads, so the test should check here; otherwise runs `test` again with that many
+/// ([`rerun_test_with_threads`]), fails if it fails there, and returns false. So a
+/// split is checked on a machine of any size, never passed by not splitting.
+#[cfg(feature = "std")]
+pub fn on_threads(test: &str, threads: usize) -> bool {
+    if num_threads() >= threads {
+        return true;
+    }
+    rerun_test_with_threads(test, threads, &[]);
+    false
+}
+
 /// Runs `task(0)`, ..., `task(parts - 1)` and returns when all are done: on the gemm's
 /// persistent helper threads and the caller under `std` (allocation-free; parts are
 /// claimed one at a time, so a slow thread leaves its share to the others), in order

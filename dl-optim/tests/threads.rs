@@ -116,19 +116,7 @@ fn pool_helpers() -> Option<usize> {
 /// Runs this test binary again with only `test` selected, `DL_NUM_THREADS=threads`
 /// and [`CHILD`] set, and parses what the child printed.
 fn run_child(test: &str, threads: usize) -> Report {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = std::process::Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("DL_NUM_THREADS", threads.to_string())
-        .output()
-        .expect("the test binary runs again");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{test} failed in its child at DL_NUM_THREADS={threads}:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = dl_core::gemm::rerun_test_with_threads(test, threads, &[(CHILD, "1")]);
     let mut report = None;
     let (mut losses, mut params) = (Vec::new(), Vec::new());
     // The harness prints the test's name before the child's first line, on the same

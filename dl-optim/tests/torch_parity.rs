@@ -686,30 +686,6 @@ fn every_option_matches_torch_for_50_steps_in_f64_and_f32() {
     check_long_cases(cases, &shapes, period, steps, &usizes(&small["snapshots"]));
 }
 
-/// True when this process runs on three threads or more, so a blocked update has three
-/// blocks and more; otherwise runs `test` again in a child process with
-/// `DL_NUM_THREADS=3` (dl-core's pool reads it once per process), fails if the child
-/// fails, and returns false. So the check never passes by not splitting, on any machine.
-fn on_three_threads(test: &str) -> bool {
-    if dl_core::gemm::num_threads() >= 3 {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = std::process::Command::new(exe)
-        .args(["--exact", test, "--test-threads=1", "--nocapture"])
-        .env("DL_NUM_THREADS", "3")
-        .output()
-        .expect("the test binary runs again");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let errors = String::from_utf8_lossy(&out.stderr);
-    eprint!("{errors}");
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{test} on 3 threads failed:\n{text}{errors}"
-    );
-    false
-}
-
 /// Adam and AdamW (plain, L2, AMSGrad) on one parameter of 100003 elements: above
 /// adam.rs's PARALLEL_MIN (2^15), so on three threads it is updated in three blocks
 /// (33344, 33344, 33315: a ragged tail). Every element is checked against torch (the
@@ -717,7 +693,9 @@ fn on_three_threads(test: &str) -> bool {
 /// do, exactly), after steps 1, 10 and 50.
 #[test]
 fn large_adam_matches_torch_on_three_threads() {
-    if !on_three_threads("large_adam_matches_torch_on_three_threads") {
+    // Below three threads the test runs again in a child with `DL_NUM_THREADS=3`, so
+    // the split is checked on any machine.
+    if !dl_core::gemm::on_threads("large_adam_matches_torch_on_three_threads", 3) {
         return;
     }
     let r = long_reference();
