@@ -117,7 +117,13 @@ pub(crate) fn run(cmd: &mut Command) -> Result {
 }
 
 fn display(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            s += &format!("{}={} ", k.to_string_lossy(), v.to_string_lossy());
+        }
+    }
+    s += &cmd.get_program().to_string_lossy();
     for a in cmd.get_args() {
         s.push(' ');
         s.push_str(&a.to_string_lossy());
