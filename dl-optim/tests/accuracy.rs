@@ -1,7 +1,9 @@
-//! Real accuracy on real data, fixed seeds. Run in release mode
-//! (`cargo test --release -p dl-optim --test accuracy`, which `cargo xtask test` does);
-//! in a debug build these tests say so and return. The MNIST tests need the full data
-//! set in `../shared/data/mnist` and are skipped, with a message, when it is absent.
+//! Real accuracy on real data, fixed seeds. The training tests are ignored unless
+//! asked for, and need a release build:
+//! `cargo test --release -p dl-optim --test accuracy -- --include-ignored` (which
+//! `cargo xtask test` runs). The MNIST tests also need the full data set in
+//! `../shared/data/mnist`: without it they are skipped with a message, or fail under
+//! `DL_REQUIRE_DATA=1`.
 
 use dl_core::Rng;
 use dl_data::split::SplitConfig;
@@ -12,14 +14,6 @@ use dl_optim::{AdamConfig, CosineDecay, Error, Penalty, SgdConfig};
 use std::sync::Arc;
 
 type Data = Dataset<f32, usize>;
-
-fn release_only(name: &str) -> bool {
-    if cfg!(debug_assertions) {
-        eprintln!("{name}: skipped in a debug build; run with --release");
-        return false;
-    }
-    true
-}
 
 fn mlp(widths: &[usize], dropout: f64, seed: u64) -> Sequential<f32> {
     let mut rng = Rng::seed_from_u64(seed);
@@ -68,10 +62,8 @@ fn quiet(epochs: usize, lr: f64) -> TrainerConfig {
 
 /// The mlp example's digits configuration: 64-256-128-10, dropout 0.5, Adam, 100 epochs.
 #[test]
+#[ignore = "needs --release"]
 fn mlp_on_digits_reaches_97_percent() {
-    if !release_only("mlp_on_digits_reaches_97_percent") {
-        return;
-    }
     let (train, test) = digits_split();
     let mut model = mlp(&[64, 256, 128, 10], 0.5, 0);
     let mut opt = AdamConfig::new(1e-3).build().unwrap();
@@ -92,10 +84,8 @@ fn mlp_on_digits_reaches_97_percent() {
 /// must shrink the gap (eval-mode training accuracy minus validation accuracy, and
 /// validation minus training loss) compared with the same net unregularized.
 #[test]
+#[ignore = "needs --release"]
 fn dropout_and_l2_shrink_the_generalization_gap() {
-    if !release_only("dropout_and_l2_shrink_the_generalization_gap") {
-        return;
-    }
     let (train, val) = digits_split();
     let small = train.subset(&(0..250).collect::<Vec<_>>()).unwrap();
     let small = Arc::new(small);
@@ -141,10 +131,7 @@ fn a_diverging_run_stops_with_an_error() {
 
 fn full_mnist() -> Option<(Data, Data)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/mnist");
-    if !std::path::Path::new(dir).is_dir() {
-        eprintln!("skipped: full MNIST not found in {dir}");
-        return None;
-    }
+    let dir = dl_data::io::data_dir_or_skip(dir).expect("DL_REQUIRE_DATA=1")?;
     let tt = dl_data::io::mnist(dir).unwrap();
     Some((
         tt.train.to_dataset(true).unwrap(),
@@ -154,10 +141,8 @@ fn full_mnist() -> Option<(Data, Data)> {
 
 /// The mlp example's MNIST configuration: 784-256-128-10, dropout 0.2, 20 epochs.
 #[test]
+#[ignore = "needs --release and ../shared/data/mnist"]
 fn mlp_on_full_mnist_reaches_98_percent() {
-    if !release_only("mlp_on_full_mnist_reaches_98_percent") {
-        return;
-    }
     let Some((train, test)) = full_mnist() else {
         return;
     };
@@ -177,10 +162,8 @@ fn mlp_on_full_mnist_reaches_98_percent() {
 
 /// The cnn example's configuration: LeNet-5, 15 epochs.
 #[test]
+#[ignore = "needs --release and ../shared/data/mnist"]
 fn lenet5_on_full_mnist_reaches_98_9_percent() {
-    if !release_only("lenet5_on_full_mnist_reaches_98_9_percent") {
-        return;
-    }
     let Some((train, test)) = full_mnist() else {
         return;
     };
@@ -266,10 +249,8 @@ const GAN_STEPS: usize = 3000;
 /// real digits without copying them; the untrained generator and uniform noise, scored
 /// the same way, show the figures are earned by training.
 #[test]
+#[ignore = "needs --release"]
 fn digits_gan_generates_recognizable_digits_of_most_classes() {
-    if !release_only("digits_gan_generates_recognizable_digits_of_most_classes") {
-        return;
-    }
     let (x, y) = digits_gan::real_digits().unwrap();
     let [(train_x, train_y), (held_x, _)] = digits_gan::split_every(&x, &y, 5);
     let judge = digits_gan::train_classifier(&train_x, &train_y, 30).unwrap();
@@ -326,10 +307,8 @@ mod bidirectional;
 /// bidirectional RNN with fewer parameters sees both neighbours and tags nearly every
 /// step.
 #[test]
+#[ignore = "needs --release"]
 fn bidirectional_rnn_beats_unidirectional_on_a_task_that_needs_the_future() {
-    if !release_only("bidirectional_rnn_beats_unidirectional_on_a_task_that_needs_the_future") {
-        return;
-    }
     let uni = bidirectional::train(bidirectional::unidirectional(0).unwrap(), 0).unwrap();
     let bi = bidirectional::train(bidirectional::bidirectional(0).unwrap(), 0).unwrap();
     eprintln!(
@@ -361,10 +340,8 @@ const GAN8_STEPS: usize = 8000;
 /// coverage is earned by training. Prints modes covered and the share of high-quality
 /// samples (within 3 std of any mean).
 #[test]
+#[ignore = "needs --release"]
 fn nonsaturating_gan_covers_at_least_7_of_8_modes() {
-    if !release_only("nonsaturating_gan_covers_at_least_7_of_8_modes") {
-        return;
-    }
     let untrained = gan8::score(&gan8::train(gan8::Loss::NonSaturating, 0, 0).unwrap());
     eprintln!(
         "untrained generator: {} of 8 modes, {:.1}% high-quality samples",

@@ -5,7 +5,9 @@
 //! - `ci`: everything CI checks: fmt, clippy, rustdoc (warnings denied), the whole
 //!   test suite, the no_std builds,
 //!   and each benchmark once at small size.
-//! - `test`: the whole test suite (debug tests, then the release-mode training tests).
+//! - `test`: the whole test suite: the debug tests, then in release mode the tests they
+//!   ignore (training to an accuracy, full data sets) where this machine has their
+//!   data, then how many tests were ignored, why, and how many of them ran.
 //! - `nostd`: builds every no_std crate for `thumbv7em-none-eabihf` (Cortex-M4F) and,
 //!   where it can, `thumbv6m-none-eabi` (Cortex-M0) with default features off
 //!   (installing the targets with rustup if missing).
@@ -16,11 +18,13 @@
 
 mod bench;
 mod firmware;
+mod ignored;
 
 use std::env;
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
@@ -113,7 +117,13 @@ pub(crate) fn run(cmd: &mut Command) -> Result {
 }
 
 fn display(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            s += &format!("{}={} ", k.to_string_lossy(), v.to_string_lossy());
+        }
+    }
+    s += &cmd.get_program().to_string_lossy();
     for a in cmd.get_args() {
         s.push(' ');
         s.push_str(&a.to_string_lossy());
@@ -141,27 +151,73 @@ fn ci() -> Result {
     bench::bench(&["--quick".to_string()])
 }
 
+/// The debug test suite, then, in release mode, the tests it ignored (those that
+/// need a release build or a data set; see [`ignored`]) whose data is present here,
+/// with `DL_REQUIRE_DATA=1`; then how many were ignored and why, and how many ran.
 fn test() -> Result {
-    run(cargo().args(["test", "--workspace"]))?;
-    // Training to real accuracy only makes sense with optimizations on.
-    run(cargo().args([
-        "test",
-        "--release",
-        "-p",
-        "dl-optim",
-        "--test",
-        "accuracy",
-        "--test",
-        "deploy_accuracy",
-    ]))?;
-    run(cargo().args([
-        "test",
-        "--release",
-        "-p",
-        "dl-layers",
-        "--test",
-        "sequence_tasks",
-    ]))
+    let debug = run_captured(cargo().args(["test", "--workspace"]))?;
+    let ignored = ignored::parse_ignored(&debug);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let present = |dir: &str| root.join(dir).is_dir();
+    let runnable = |t: &ignored::Ignored| t.data_dirs().all(present);
+    let mut passed = Vec::new();
+    for (krate, target) in ignored::RELEASE_TESTS {
+        let tests: Vec<_> = ignored.iter().filter(|t| t.binary == *target).collect();
+        if !tests.iter().any(|t| runnable(t)) {
+            continue;
+        }
+        let mut cmd = cargo();
+        cmd.args(["test", "--release", "-p", krate, "--test", target])
+            .args(["--", "--ignored", "--exact"])
+            .env(ignored::REQUIRE_DATA, "1");
+        for t in tests.iter().filter(|t| !runnable(t)) {
+            cmd.args(["--skip", t.name.as_str()]);
+        }
+        passed.extend(ignored::parse_passed(&run_captured(&mut cmd)?));
+    }
+    println!("\n{}", ignored::summary(&ignored, &passed, present));
+    Ok(())
+}
+
+/// Runs `cmd` as [`run`] does, echoing its output (stderr merged into stdout, so
+/// cargo's `Running` lines stay in order with the tests' lines) and returning it.
+fn run_captured(cmd: &mut Command) -> Result<Vec<String>> {
+    eprintln!("$ {}", display(cmd));
+    let pipe_err = |e: std::io::Error| format!("cannot make a pipe for `{}`: {e}", display(cmd));
+    let (reader, writer) = std::io::pipe().map_err(pipe_err)?;
+    let writer2 = writer.try_clone().map_err(pipe_err)?;
+    let mut child = cmd
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", display(cmd)))?;
+    // `cmd` still holds the write ends; dropping them lets the reads below end when
+    // the child and its children have exited.
+    cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("reading the output of `{}`: {e}", display(cmd)))?;
+        if n == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\n', '\r']);
+        println!("{line}");
+        lines.push(line.to_string());
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for `{}`: {e}", display(cmd)))?;
+    if status.success() {
+        Ok(lines)
+    } else {
+        Err(format!("`{}` failed with {status}", display(cmd)))
+    }
 }
 
 fn ensure_target(target: &str) -> Result {

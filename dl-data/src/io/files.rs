@@ -185,3 +185,60 @@ pub fn cifar10(dir: impl AsRef<Path>) -> Result<TrainTest> {
     let test = read_cifar(find(&dir, &["test_batch.bin"])?)?;
     Ok(TrainTest { train, test })
 }
+
+/// The environment variable that turns a missing data set into an error in
+/// [`data_dir_or_skip`]; CI sets it to `1` for the tests whose data it has.
+pub const REQUIRE_DATA: &str = "DL_REQUIRE_DATA";
+
+/// The data set directory `dir` for a test that needs data the repository does not
+/// carry: `Ok(Some(dir))` when it exists. When it does not, `Ok(None)` after printing
+/// `skipped: <dir> not found` (the caller returns), or, with `DL_REQUIRE_DATA=1`, an
+/// [`Error::Io`] of kind `NotFound`, so a run that promised the data fails instead of
+/// passing without it. Such tests are `#[ignore = "needs <dir>"]`, so a plain
+/// `cargo test` lists them as ignored rather than reporting a skip as a pass.
+pub fn data_dir_or_skip(dir: impl AsRef<Path>) -> Result<Option<PathBuf>> {
+    let require = std::env::var(REQUIRE_DATA).is_ok_and(|v| v == "1");
+    present_dir(dir.as_ref(), require)
+}
+
+/// [`data_dir_or_skip`] with the variable read.
+fn present_dir(dir: &Path, require: bool) -> Result<Option<PathBuf>> {
+    if dir.is_dir() {
+        return Ok(Some(dir.to_path_buf()));
+    }
+    if require {
+        let why = format!("data set not found, and {REQUIRE_DATA}=1 requires it");
+        return Err(io_err(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, why),
+        ));
+    }
+    std::println!("skipped: {} not found", dir.display());
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_data_dir_is_a_skip_or_under_require_data_an_error() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for require in [false, true] {
+            assert_eq!(present_dir(here, require).unwrap().as_deref(), Some(here));
+        }
+        let missing = here.join("no-such-data-set");
+        assert!(present_dir(&missing, false).unwrap().is_none());
+        match present_dir(&missing, true).unwrap_err() {
+            Error::Io { path, source } => {
+                assert!(path.ends_with("no-such-data-set"), "{path}");
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+                assert!(
+                    format!("{source}").contains("DL_REQUIRE_DATA=1"),
+                    "{source}"
+                );
+            }
+            e => panic!("{e}"),
+        }
+    }
+}

@@ -8,7 +8,8 @@
 //! - [`idx`]: MNIST / Fashion-MNIST IDX files, raw or gzip (detected by its magic).
 //! - [`cifar`]: CIFAR-10 binary batches (3073-byte records).
 //! - [`csv`]: numeric CSV with a header and a label column by name or index.
-//! - [`ImageSet`], and under `std` the directory loaders [`mnist`] and [`cifar10`].
+//! - [`ImageSet`], and under `std` the directory loaders [`mnist`] and [`cifar10`],
+//!   and [`data_dir_or_skip`] for the tests that need a data set the repository lacks.
 
 pub mod cifar;
 pub mod csv;
@@ -127,5 +128,6 @@ pub struct TrainTest {
 mod files;
 #[cfg(feature = "std")]
 pub use files::{
-    cifar10, mnist, read_cifar, read_csv, read_file, read_idx, write_cifar, write_idx,
+    cifar10, data_dir_or_skip, mnist, read_cifar, read_csv, read_file, read_idx, write_cifar,
+    write_idx, REQUIRE_DATA,
 };

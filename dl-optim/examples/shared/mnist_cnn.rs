@@ -66,12 +66,12 @@ pub fn mnist_cnn(seed: u64) -> Result<Sequential<f32>, dl_layers::Error> {
         .push(LinearConfig::new(16 * 7 * 7, CLASSES).init(&mut rng)?))
 }
 
-/// The MNIST subset in `../shared/data/mnist5k` (4,000 training, 1,000 test images).
+/// Where the MNIST subset lives: `../shared/data/mnist5k` beside the repository.
+pub const MNIST5K: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/mnist5k");
+
+/// The MNIST subset in [`MNIST5K`] (4,000 training, 1,000 test images).
 pub fn load_mnist5k() -> Result<dl_data::io::TrainTest, dl_data::Error> {
-    dl_data::io::mnist(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/mnist5k"
-    ))
+    dl_data::io::mnist(MNIST5K)
 }
 
 /// The model's input for raw pixels: `p / 255` (dl-data's scaling, correctly rounded).
