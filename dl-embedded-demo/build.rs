@@ -10,15 +10,13 @@
 //!   take it over the chosen board's), and `cfg(board = "<board>")` for the code;
 //!   `samples.x` places the embedded data set in its own section.
 //! - Every model blob of [`MODELS`] (written by the desktop exporters into
-//!   `model/`) is checked here by the same engine the firmware runs
-//!   (`dl_deploy::Model::from_bytes`: CRC, every record, shape and offset), so a
-//!   corrupt or unsupported model fails the build, never the device; then
-//!   `dl_deploy::codegen` compiles it into `OUT_DIR/models.rs`: per model a
-//!   `static` `Program` (the checked ops, weights as `static` arrays in flash), its
-//!   op set (the kernels the firmware links, and no others) and its arena size.
+//!   `model/`) goes through `dl_deploy::codegen::bake` (tested in dl-deploy): checked
+//!   by the same engine the firmware runs (`Model::from_bytes`: CRC, every record,
+//!   shape and offset), so a corrupt or unsupported model fails the build, never the
+//!   device, then compiled into `OUT_DIR/models.rs`: per model a `static` `Program`
+//!   (the checked ops, weights as `static` arrays in flash), its op set (the kernels
+//!   the firmware links, and no others) and its arena size.
 
-use dl_deploy::{AlignedBlob, Model};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The models the firmware runs: (file in `model/`, Rust name).
@@ -71,11 +69,7 @@ fn run() -> Result<(), String> {
         println!("cargo:rerun-if-changed={}", path.display());
         let bytes =
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let blob = AlignedBlob::new(&bytes);
-        let model: Model =
-            Model::from_bytes(blob.bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-        let _ = writeln!(src, "// model/{file}: {} B blob", bytes.len());
-        let code = dl_deploy::codegen::rust_source(&model, name)
+        let code = dl_deploy::codegen::bake(&format!("model/{file}"), &bytes, name)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         src.push_str(&code);
     }

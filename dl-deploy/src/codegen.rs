@@ -2,9 +2,10 @@
 //! become a `static` [`Program`](crate::Program) whose constants are `static` arrays in flash, with
 //! its op set as a constant.
 //!
-//! A firmware's build.rs loads each blob with [`Model::from_bytes`] (so a corrupt
-//! or unsupported model fails the build with the engine's own error), writes
-//! [`rust_source`] into `OUT_DIR` and `include!`s it. The device then runs the
+//! A firmware's build.rs calls [`bake`] on each blob, which loads it with
+//! [`Model::from_bytes`] (so a corrupt or unsupported model fails the build with the
+//! engine's own error) and returns [`rust_source`]; the build script writes that
+//! into `OUT_DIR` and the firmware `include!`s it. The device then runs the
 //! [`Program`](crate::Program) with no parsing and no checking left to do: what MicroFlow gains by
 //! compiling models to code, while the blob stays the one format that travels,
 //! is checked, fuzzed and loadable at run time.
@@ -16,6 +17,19 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
+
+/// What a firmware's build.rs bakes for one blob: `blob` checked by the engine's own
+/// loader ([`Model::from_bytes`] on an aligned copy: CRC, every record, shape and
+/// offset), so a corrupt or unsupported model fails the build and never reaches the
+/// device, then compiled by [`rust_source`] under the name `name`, after a comment
+/// line `// {label}: {length} B blob` saying where it came from.
+pub fn bake(label: &str, blob: &[u8], name: &str) -> Result<String> {
+    let aligned = crate::host::AlignedBlob::new(blob);
+    let model: Model<'_> = Model::from_bytes(aligned.bytes())?;
+    let mut src = format!("// {label}: {} B blob\n", blob.len());
+    src.push_str(&rust_source(&model, name)?);
+    Ok(src)
+}
 
 /// Rust source defining `pub static {name}: Program<'static, {name}_OPS>`, the
 /// constant `{name}_OPS` (its op set) and `{name}_ARENA` (its arena bytes), for a

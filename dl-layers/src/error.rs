@@ -48,7 +48,8 @@ pub enum Error {
         /// The tensor's name.
         name: String,
     },
-    /// A checkpoint file that is not valid safetensors (or not f32/f64 data).
+    /// A checkpoint file that is not valid safetensors (truncated, bad header or data
+    /// offsets), or holds data other than f32/f64, or a non-finite value.
     Format {
         /// Where the checkpoint came from.
         source: String,
