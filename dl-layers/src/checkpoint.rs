@@ -8,7 +8,9 @@
 //! expected there); f32 and f64 files load into either element type. NaN and
 //! infinite values are refused, unlike PyTorch's `load_state_dict`: a checkpoint
 //! with them gives garbage outputs with no error, so the load fails naming the
-//! tensor and the element. A failed load leaves the model as it was. Fuzzed by
+//! tensor and the element (and saving such a model fails the same way, so a
+//! checkpoint that would not load is never written). A failed load leaves the model
+//! as it was. Fuzzed by
 //! `dl-layers/fuzz` (target `checkpoint`), whose corpus `tests/fuzz_corpus.rs`
 //! replays.
 
@@ -27,13 +29,25 @@ fn dtype_of<T: Scalar>() -> Dtype {
     }
 }
 
-/// The model's parameters and buffers as safetensors bytes.
+/// The model's parameters and buffers as safetensors bytes. Fails, naming the tensor
+/// and the element, if one holds a NaN or an infinity: [`from_bytes`] would refuse the
+/// file, so it is never written.
 pub fn to_bytes<T: Scalar>(model: &dyn Module<T>) -> Result<Vec<u8>> {
     let mut names: Vec<String> = Vec::new();
     let mut shapes: Vec<Vec<usize>> = Vec::new();
     let mut blobs: Vec<Vec<u8>> = Vec::new();
+    let mut non_finite = None;
     model.visit(&mut Path::new(), &mut |name, e: Entry<'_, T>| {
         let v = e.value();
+        if non_finite.is_none() {
+            if let Some(i) = v.data().iter().position(|x| !x.is_finite()) {
+                non_finite = Some(Error::NonFinite {
+                    name: name.to_string(),
+                    element: i,
+                    value: v.data()[i].to_f64_lossless(),
+                });
+            }
+        }
         names.push(name.to_string());
         shapes.push(v.dims().to_vec());
         let mut bytes = Vec::with_capacity(v.numel() * core::mem::size_of::<T>());
@@ -46,6 +60,9 @@ pub fn to_bytes<T: Scalar>(model: &dyn Module<T>) -> Result<Vec<u8>> {
         }
         blobs.push(bytes);
     });
+    if let Some(e) = non_finite {
+        return Err(e);
+    }
     let mut views = Vec::with_capacity(names.len());
     for ((name, shape), blob) in names.iter().zip(shapes).zip(&blobs) {
         let view = TensorView::new(dtype_of::<T>(), shape, blob)
@@ -324,6 +341,7 @@ fn decode(dtype: Dtype, c: &[u8]) -> f64 {
 
 /// Writes `model` to `path` atomically: to `path.tmp` first, synced, then renamed,
 /// so a crash never leaves a half-written checkpoint in place of the previous one.
+/// Fails, writing nothing, on a NaN or infinite value (see [`to_bytes`]).
 #[cfg(feature = "std")]
 pub fn save<T: Scalar>(model: &dyn Module<T>, path: impl AsRef<std::path::Path>) -> Result<()> {
     use std::io::Write;

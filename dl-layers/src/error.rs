@@ -41,6 +41,15 @@ pub enum Error {
         /// The shape in the checkpoint.
         found: Shape,
     },
+    /// A model being saved holds a NaN or infinite value, which loading would refuse.
+    NonFinite {
+        /// The tensor's name.
+        name: String,
+        /// The element's index in the tensor.
+        element: usize,
+        /// The value.
+        value: f64,
+    },
     /// A checkpoint holds a tensor the model does not have.
     UnexpectedTensor {
         /// Where the checkpoint came from.
@@ -100,6 +109,15 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{source}: tensor `{name}` has shape {found} in the checkpoint, the model expects {expected}"
+            ),
+            Error::NonFinite {
+                name,
+                element,
+                value,
+            } => write!(
+                f,
+                "cannot save the model: `{name}` holds {value} at element {element} \
+                 (a checkpoint with NaN or infinite weights would not load)"
             ),
             Error::UnexpectedTensor { source, name } => write!(
                 f,

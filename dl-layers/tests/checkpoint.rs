@@ -302,3 +302,44 @@ fn every_broken_seed_fails_and_leaves_the_model_unchanged() {
         assert!(e.starts_with(SRC), "{name}: {e}");
     }
 }
+
+/// Saving is refused for the values loading refuses: a model with a NaN (or an
+/// infinity) in its third tensor fails `to_bytes` naming that tensor and element, and
+/// `save` writes nothing (no file, no temporary left behind).
+#[test]
+fn a_model_with_non_finite_values_is_not_saved() {
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut m = model::<f32>(MODEL_SEED);
+        let mut seen = 0;
+        let mut target = String::new();
+        m.visit_mut(&mut Path::new(), &mut |name, e| {
+            if seen == 2 {
+                target = name.to_string();
+                match e {
+                    dl_layers::EntryMut::Param(p) => p.value_mut()[1] = bad,
+                    dl_layers::EntryMut::Buffer(t) => t.data_mut()[1] = bad,
+                }
+            }
+            seen += 1;
+        });
+        let e = checkpoint::to_bytes(&m).expect_err("a NaN or infinite model must not save");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot save the model: `{target}` holds {} at element 1 \
+                 (a checkpoint with NaN or infinite weights would not load)",
+                bad as f64
+            )
+        );
+        let dir = std::env::temp_dir().join(format!("dl-ckpt-nonfinite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        assert!(checkpoint::save(&m, &path).is_err());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "save left a file"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
