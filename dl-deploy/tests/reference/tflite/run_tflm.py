@@ -124,11 +124,15 @@ def run(model_bytes, inputs):
 def main(argv):
     if len(argv) != 4:
         sys.exit(f"usage: {argv[0]} MODEL.tflite INPUTS OUTPUTS")
-    with open(argv[1], "rb") as f:
-        model_bytes = f.read()
-    inputs = read_tensors(argv[2])
-    outputs = run(model_bytes, inputs)
-    write_tensors(argv[3], outputs)
+    try:
+        with open(argv[1], "rb") as f:
+            model_bytes = f.read()
+        inputs = read_tensors(argv[2])
+        outputs = run(model_bytes, inputs)
+        write_tensors(argv[3], outputs)
+    except (OSError, ValueError, RuntimeError) as e:
+        # One line naming the file and the mismatch, not a traceback.
+        sys.exit(f"run_tflm: {e}")
     print(f"{argv[1]}: {inputs.shape[0]} inputs run by tflite-micro {tflm_version()} -> {argv[3]}")
 
 
