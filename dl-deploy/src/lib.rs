@@ -77,6 +77,8 @@ pub mod prepared;
 pub mod program;
 #[cfg(feature = "alloc")]
 pub mod quantize;
+#[cfg(feature = "alloc")]
+pub mod tflite;
 
 pub use dl_core;
 #[cfg(feature = "alloc")]
