@@ -176,13 +176,19 @@ struct Sweep {
 
 /// `ComputePaddingHeightWidth` of TensorFlow Lite, along one axis.
 fn sweep(padding: fb::Padding, size: usize, k: usize, stride: usize, dilation: usize) -> Sweep {
-    let span = dilation * (k - 1) + 1;
+    // Saturating: a huge dilation from the file gives an output size of 0, which no
+    // tensor of the file can match, rather than an overflow.
+    let span = dilation
+        .saturating_mul(k.saturating_sub(1))
+        .saturating_add(1);
     let out = if padding == fb::Padding::SAME {
         size.div_ceil(stride)
     } else {
         (size + stride).saturating_sub(span) / stride
     };
-    let total = ((out.max(1) - 1) * stride + span).saturating_sub(size);
+    let total = (out.saturating_sub(1).saturating_mul(stride))
+        .saturating_add(span)
+        .saturating_sub(size);
     Sweep {
         pad: total / 2,
         out,
@@ -245,14 +251,24 @@ impl<'a> Importer<'a> {
         if shape.is_empty() || shape.len() > 4 {
             return Err(bad());
         }
-        shape
+        let dims = shape
             .iter()
             .map(|d| {
                 positive(d)
                     .filter(|&d| d <= u16::MAX as usize)
                     .ok_or_else(bad)
             })
-            .collect()
+            .collect::<Result<Vec<usize>>>()?;
+        // The blob addresses tensors with u32 offsets; bounding every tensor here
+        // also keeps each size computed from these dimensions from overflowing.
+        let bytes = dims
+            .iter()
+            .try_fold(4usize, |acc, &d| acc.checked_mul(d))
+            .filter(|&b| b <= u32::MAX as usize);
+        if bytes.is_none() {
+            return Err(self.err("a tensor of less than 4 GiB"));
+        }
+        Ok(dims)
     }
 
     fn dtype(&self, t: &fb::Tensor<'a>) -> Result<DType> {

@@ -57,3 +57,6 @@ pub use import::import;
 
 #[cfg(doc)]
 use crate::{Error, Graph, QParams};
+
+#[cfg(test)]
+mod tests;

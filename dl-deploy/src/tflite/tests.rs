@@ -1,0 +1,337 @@
+//! Small models written with the generated builder: the float path checked against
+//! hand-computed outputs, and each kind of bad model against its named error.
+
+use super::schema::tflite as fb;
+use crate::{encode, tflite::import, AlignedBlob, Error, HeapArena, Model};
+use alloc::vec;
+use alloc::vec::Vec;
+use flatbuffers::FlatBufferBuilder;
+
+/// A tensor of a test model: shape, type, constant data (little-endian bytes).
+struct T {
+    shape: Vec<i32>,
+    ty: fb::TensorType,
+    data: Option<Vec<u8>>,
+}
+
+fn act(shape: &[i32]) -> T {
+    T {
+        shape: shape.to_vec(),
+        ty: fb::TensorType::FLOAT32,
+        data: None,
+    }
+}
+
+fn f32s(shape: &[i32], v: &[f32]) -> T {
+    T {
+        shape: shape.to_vec(),
+        ty: fb::TensorType::FLOAT32,
+        data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+    }
+}
+
+/// The options of an operator of a test model.
+enum Opt {
+    None,
+    Fc(fb::ActivationFunctionType),
+    Depthwise {
+        padding: fb::Padding,
+        multiplier: i32,
+    },
+}
+
+/// A one-subgraph model: `ops` as `(builtin, inputs, outputs, options)`, tensor 0
+/// the input and `output` the output.
+fn model(
+    tensors: &[T],
+    ops: &[(fb::BuiltinOperator, &[i32], &[i32], Opt)],
+    output: i32,
+) -> Vec<u8> {
+    let mut b = FlatBufferBuilder::new();
+    let mut buffers = vec![fb::Buffer::create(&mut b, &fb::BufferArgs::default())];
+    let mut ts = Vec::new();
+    for t in tensors {
+        let buffer = match &t.data {
+            Some(d) => {
+                let data = Some(b.create_vector(d));
+                buffers.push(fb::Buffer::create(
+                    &mut b,
+                    &fb::BufferArgs {
+                        data,
+                        ..Default::default()
+                    },
+                ));
+                buffers.len() as u32 - 1
+            }
+            None => 0,
+        };
+        let shape = Some(b.create_vector(&t.shape));
+        ts.push(fb::Tensor::create(
+            &mut b,
+            &fb::TensorArgs {
+                shape,
+                type_: t.ty,
+                buffer,
+                ..Default::default()
+            },
+        ));
+    }
+    let mut codes = Vec::new();
+    let mut operators = Vec::new();
+    for (i, (code, ins, outs, opt)) in ops.iter().enumerate() {
+        codes.push(fb::OperatorCode::create(
+            &mut b,
+            &fb::OperatorCodeArgs {
+                deprecated_builtin_code: code.0.min(127) as i8,
+                builtin_code: *code,
+                version: 1,
+                ..Default::default()
+            },
+        ));
+        let (ty, options) = match *opt {
+            Opt::None => (fb::BuiltinOptions::NONE, None),
+            Opt::Fc(f) => {
+                let o = fb::FullyConnectedOptions::create(
+                    &mut b,
+                    &fb::FullyConnectedOptionsArgs {
+                        fused_activation_function: f,
+                        ..Default::default()
+                    },
+                );
+                (
+                    fb::BuiltinOptions::FullyConnectedOptions,
+                    Some(o.as_union_value()),
+                )
+            }
+            Opt::Depthwise {
+                padding,
+                multiplier,
+            } => {
+                let o = fb::DepthwiseConv2DOptions::create(
+                    &mut b,
+                    &fb::DepthwiseConv2DOptionsArgs {
+                        padding,
+                        stride_w: 1,
+                        stride_h: 1,
+                        depth_multiplier: multiplier,
+                        dilation_w_factor: 1,
+                        dilation_h_factor: 1,
+                        ..Default::default()
+                    },
+                );
+                (
+                    fb::BuiltinOptions::DepthwiseConv2DOptions,
+                    Some(o.as_union_value()),
+                )
+            }
+        };
+        let (inputs, outputs) = (Some(b.create_vector(ins)), Some(b.create_vector(outs)));
+        operators.push(fb::Operator::create(
+            &mut b,
+            &fb::OperatorArgs {
+                opcode_index: i as u32,
+                inputs,
+                outputs,
+                builtin_options_type: ty,
+                builtin_options: options,
+                ..Default::default()
+            },
+        ));
+    }
+    let sg = fb::SubGraphArgs {
+        tensors: Some(b.create_vector(&ts)),
+        inputs: Some(b.create_vector(&[0i32])),
+        outputs: Some(b.create_vector(&[output])),
+        operators: Some(b.create_vector(&operators)),
+        ..Default::default()
+    };
+    let sg = fb::SubGraph::create(&mut b, &sg);
+    let args = fb::ModelArgs {
+        version: 3,
+        operator_codes: Some(b.create_vector(&codes)),
+        subgraphs: Some(b.create_vector(&[sg])),
+        buffers: Some(b.create_vector(&buffers)),
+        ..Default::default()
+    };
+    let m = fb::Model::create(&mut b, &args);
+    fb::finish_model_buffer(&mut b, m);
+    b.finished_data().to_vec()
+}
+
+/// Imports, encodes and runs a float model on `x`.
+fn run(bytes: &[u8], x: &[f32], n_out: usize) -> Result<Vec<f32>, Error> {
+    let g = import(bytes)?;
+    let (blob, plan) = encode(&g)?;
+    let blob = AlignedBlob::new(&blob);
+    let model: Model = Model::from_bytes(blob.bytes())?;
+    let mut arena = HeapArena::new(plan.arena_len);
+    let mut y = vec![0.0; n_out];
+    model.run(arena.bytes(), x, &mut y)?;
+    Ok(y)
+}
+
+/// `y = relu(x W^T + b)`, `W = [[1, 2], [3, -4]]`, `b = [0.5, -1]`.
+fn dense_model(out_shape: &[i32]) -> Vec<u8> {
+    model(
+        &[
+            act(&[1, 2]),
+            f32s(&[2, 2], &[1.0, 2.0, 3.0, -4.0]),
+            f32s(&[2], &[0.5, -1.0]),
+            act(out_shape),
+        ],
+        &[(
+            fb::BuiltinOperator::FULLY_CONNECTED,
+            &[0, 1, 2],
+            &[3],
+            Opt::Fc(fb::ActivationFunctionType::RELU),
+        )],
+        3,
+    )
+}
+
+#[test]
+fn float_dense_with_fused_relu() {
+    // x = [1, 1]: [1 + 2 + 0.5, relu(3 - 4 - 1)] = [3.5, 0]; x = [2, -1]:
+    // [2 - 2 + 0.5, 6 + 4 - 1] = [0.5, 9]. Small integers and halves: exact in f32.
+    let m = dense_model(&[1, 2]);
+    assert_eq!(run(&m, &[1.0, 1.0], 2), Ok(vec![3.5, 0.0]));
+    assert_eq!(run(&m, &[2.0, -1.0], 2), Ok(vec![0.5, 9.0]));
+}
+
+#[test]
+fn float_depthwise_same_padding_with_odd_total() {
+    // Input 3x3 (1..9), one channel, a 2x2 filter with multiplier 2, stride 1, SAME:
+    // out 3x3, total padding 1, all of it at the bottom/right. Filter [1, 2, 2, 2]
+    // (1HWO): channel 0 sums the window, channel 1 takes its top-left tap (so it
+    // is the input) plus a bias of 0.5.
+    let m = model(
+        &[
+            act(&[1, 3, 3, 1]),
+            f32s(&[1, 2, 2, 2], &[1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]),
+            f32s(&[2], &[0.0, 0.5]),
+            act(&[1, 3, 3, 2]),
+        ],
+        &[(
+            fb::BuiltinOperator::DEPTHWISE_CONV_2D,
+            &[0, 1, 2],
+            &[3],
+            Opt::Depthwise {
+                padding: fb::Padding::SAME,
+                multiplier: 2,
+            },
+        )],
+        3,
+    );
+    let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    // Window sums of [[1,2,3],[4,5,6],[7,8,9]] with zeros past the bottom/right.
+    let sums = [12.0, 16.0, 9.0, 24.0, 28.0, 15.0, 15.0, 17.0, 9.0];
+    let want: Vec<f32> = sums
+        .iter()
+        .zip(&x)
+        .flat_map(|(&s, &v)| [s, v + 0.5])
+        .collect();
+    assert_eq!(run(&m, &x, 18), Ok(want));
+}
+
+#[test]
+fn unsupported_operator_is_named_with_its_index() {
+    let m = model(
+        &[act(&[1, 2]), act(&[1, 2]), act(&[1, 2])],
+        &[
+            (fb::BuiltinOperator::RELU, &[0], &[1], Opt::None),
+            (fb::BuiltinOperator::MUL, &[1, 0], &[2], Opt::None),
+        ],
+        2,
+    );
+    assert!(matches!(
+        import(&m),
+        Err(Error::TfLite {
+            op: Some(1),
+            name: "MUL",
+            ..
+        })
+    ));
+    // A builtin past the deprecated byte's range is read from the new field.
+    let m = model(
+        &[act(&[1, 2]), act(&[1, 2])],
+        &[(fb::BuiltinOperator::GELU, &[0], &[1], Opt::None)],
+        1,
+    );
+    assert!(matches!(
+        import(&m),
+        Err(Error::TfLite {
+            op: Some(0),
+            name: "GELU",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unsupported_element_type_is_named() {
+    let mut input = act(&[1, 2]);
+    input.ty = fb::TensorType::INT16;
+    let m = model(
+        &[input, act(&[1, 2])],
+        &[(fb::BuiltinOperator::RELU, &[0], &[1], Opt::None)],
+        1,
+    );
+    match import(&m) {
+        Err(Error::TfLite { why, .. }) => assert!(why.contains("INT16"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn output_shape_that_disagrees_with_the_op() {
+    // Two weight rows make two outputs; the file says three.
+    assert!(matches!(
+        import(&dense_model(&[1, 3])),
+        Err(Error::TfLite {
+            op: Some(0),
+            name: "FULLY_CONNECTED",
+            why: "an output shape that disagrees with the op's"
+        })
+    ));
+}
+
+#[test]
+fn weights_whose_buffer_is_short() {
+    let mut tensors = vec![act(&[1, 2]), f32s(&[2, 2], &[1.0, 2.0, 3.0]), act(&[1, 2])];
+    tensors[1].shape = vec![2, 2];
+    let m = model(
+        &tensors,
+        &[(
+            fb::BuiltinOperator::FULLY_CONNECTED,
+            &[0, 1, -1],
+            &[2],
+            Opt::Fc(fb::ActivationFunctionType::NONE),
+        )],
+        2,
+    );
+    assert!(matches!(import(&m), Err(Error::TfLite { op: Some(0), .. })));
+}
+
+#[test]
+fn tensor_index_outside_the_subgraph() {
+    let m = model(
+        &[act(&[1, 2]), act(&[1, 2])],
+        &[(fb::BuiltinOperator::RELU, &[7], &[1], Opt::None)],
+        1,
+    );
+    assert!(matches!(
+        import(&m),
+        Err(Error::TfLite {
+            op: Some(0),
+            name: "RELU",
+            why: "a tensor index outside the subgraph's tensors"
+        })
+    ));
+}
+
+#[test]
+fn file_without_the_identifier() {
+    let mut m = dense_model(&[1, 2]);
+    m[4..8].copy_from_slice(b"XXXX");
+    assert!(matches!(import(&m), Err(Error::Corrupt { offset: 4, .. })));
+}
