@@ -7,11 +7,42 @@ use alloc::vec;
 use alloc::vec::Vec;
 use flatbuffers::FlatBufferBuilder;
 
-/// A tensor of a test model: shape, type, constant data (little-endian bytes).
+/// A tensor of a test model: shape, type, constant data (little-endian bytes),
+/// scales and zero points.
 struct T {
     shape: Vec<i32>,
     ty: fb::TensorType,
     data: Option<Vec<u8>>,
+    quant: Option<(Vec<f32>, Vec<i64>)>,
+}
+
+/// An int8 activation with one scale and zero point.
+fn q_act(shape: &[i32], scale: f32, zero_point: i64) -> T {
+    T {
+        shape: shape.to_vec(),
+        ty: fb::TensorType::INT8,
+        data: None,
+        quant: Some((vec![scale], vec![zero_point])),
+    }
+}
+
+/// Constant int8 weights with symmetric scales.
+fn i8s(shape: &[i32], scales: &[f32], v: &[i8]) -> T {
+    T {
+        shape: shape.to_vec(),
+        ty: fb::TensorType::INT8,
+        data: Some(v.iter().map(|&x| x as u8).collect()),
+        quant: Some((scales.to_vec(), vec![0; scales.len()])),
+    }
+}
+
+fn i32s(shape: &[i32], v: &[i32]) -> T {
+    T {
+        shape: shape.to_vec(),
+        ty: fb::TensorType::INT32,
+        data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        quant: None,
+    }
 }
 
 fn act(shape: &[i32]) -> T {
@@ -19,6 +50,7 @@ fn act(shape: &[i32]) -> T {
         shape: shape.to_vec(),
         ty: fb::TensorType::FLOAT32,
         data: None,
+        quant: None,
     }
 }
 
@@ -27,6 +59,7 @@ fn f32s(shape: &[i32], v: &[f32]) -> T {
         shape: shape.to_vec(),
         ty: fb::TensorType::FLOAT32,
         data: Some(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        quant: None,
     }
 }
 
@@ -66,12 +99,21 @@ fn model(
             None => 0,
         };
         let shape = Some(b.create_vector(&t.shape));
+        let quantization = t.quant.as_ref().map(|(scale, zp)| {
+            let args = fb::QuantizationParametersArgs {
+                scale: Some(b.create_vector(scale)),
+                zero_point: Some(b.create_vector(zp)),
+                ..Default::default()
+            };
+            fb::QuantizationParameters::create(&mut b, &args)
+        });
         ts.push(fb::Tensor::create(
             &mut b,
             &fb::TensorArgs {
                 shape,
                 type_: t.ty,
                 buffer,
+                quantization,
                 ..Default::default()
             },
         ));
@@ -334,4 +376,40 @@ fn file_without_the_identifier() {
     let mut m = dense_model(&[1, 2]);
     m[4..8].copy_from_slice(b"XXXX");
     assert!(matches!(import(&m), Err(Error::Corrupt { offset: 4, .. })));
+}
+
+#[test]
+fn float_io_around_an_int8_dense_layer() {
+    // QUANTIZE (scale 0.5, zero point -1), FULLY_CONNECTED int8 (weights [[2, -1]]
+    // at scale 0.25 per tensor, bias 4 at scale 0.5 * 0.25, output scale 0.25 and
+    // zero point 3), DEQUANTIZE. For x = [1, 0.5]: q = [round(2) - 1, round(1) - 1]
+    // = [1, 0], so x - zp = [2, 1]; acc = 2*2 - 1*1 + 4 = 7; times the multiplier
+    // 0.5 * 0.25 / 0.25 = 0.5 gives 3.5, which TFLite rounds away from zero to 4;
+    // plus 3 is 7; dequantized 0.25 * (7 - 3) = 1.0 (the real 0.875 lies halfway
+    // between steps, so this also pins the rounding direction).
+    // For x = [0.3, 0.8]: q = [0, 1], x - zp = [1, 2]; acc = 2 - 2 + 4 = 4 -> 2 -> 5;
+    // 0.25 * 2 = 0.5.
+    let m = model(
+        &[
+            act(&[1, 2]),
+            q_act(&[1, 2], 0.5, -1),
+            i8s(&[1, 2], &[0.25], &[2, -1]),
+            i32s(&[1], &[4]),
+            q_act(&[1, 1], 0.25, 3),
+            act(&[1, 1]),
+        ],
+        &[
+            (fb::BuiltinOperator::QUANTIZE, &[0], &[1], Opt::None),
+            (
+                fb::BuiltinOperator::FULLY_CONNECTED,
+                &[1, 2, 3],
+                &[4],
+                Opt::Fc(fb::ActivationFunctionType::NONE),
+            ),
+            (fb::BuiltinOperator::DEQUANTIZE, &[4], &[5], Opt::None),
+        ],
+        5,
+    );
+    assert_eq!(run(&m, &[1.0, 0.5], 1), Ok(vec![1.0]));
+    assert_eq!(run(&m, &[0.3, 0.8], 1), Ok(vec![0.5]));
 }
