@@ -141,3 +141,35 @@ fn flipped_bytes_never_panic() {
         assert!(rejected >= 8, "{name}: only {rejected} flips rejected");
     }
 }
+
+/// One-op int8 models (LOGISTIC, TANH, RELU, RELU6; written by the builder in
+/// `src/tflite/tests.rs`) on every int8 input, against TensorFlow Lite Micro's
+/// outputs (`tests/reference/tflite_ops/make_reference.py`): equal, value for value.
+#[test]
+fn int8_activations_match_tflite_micro() {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/tflite_ops"
+    ));
+    let reference = std::fs::read_to_string(dir.join("tflm_outputs.txt")).expect("reference");
+    let x: Vec<i8> = (-128..=127).collect();
+    let mut checked = 0;
+    for line in reference.lines() {
+        let (name, values) = line.split_once(": ").expect("NAME: values");
+        let want: Vec<i8> = values
+            .split(',')
+            .map(|v| v.parse().expect("an int8"))
+            .collect();
+        let bytes = std::fs::read(dir.join(format!("{name}.tflite"))).expect("model");
+        let g = tflite::import(&bytes).expect("the model imports");
+        let (blob, plan) = encode(&g).expect("encodes");
+        let blob = AlignedBlob::new(&blob);
+        let model: Model = Model::from_bytes(blob.bytes()).expect("loads");
+        let mut y = vec![0i8; 256];
+        let mut arena = HeapArena::new(plan.arena_len);
+        model.run(arena.bytes(), &x, &mut y).expect("runs");
+        assert_eq!(y, want, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+}

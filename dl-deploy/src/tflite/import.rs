@@ -726,6 +726,11 @@ impl<'a> Importer<'a> {
                 match f {
                     Unary::Sigmoid => self.fixed_output(y, 1.0 / 256.0, -128)?,
                     Unary::Tanh => self.fixed_output(y, 1.0 / 128.0, 0)?,
+                    // TensorFlow Lite Micro clamps RELU6's raw int8 values without
+                    // rescaling (the converter always writes one quantization for
+                    // both), so another output quantization would run differently
+                    // there; RELU rescales, as the engine's table does.
+                    Unary::Relu6 => self.same_quant(x, y)?,
                     _ => {}
                 }
                 self.push(Node::Unary { x, y, f });

@@ -413,3 +413,61 @@ fn float_io_around_an_int8_dense_layer() {
     assert_eq!(run(&m, &[1.0, 0.5], 1), Ok(vec![1.0]));
     assert_eq!(run(&m, &[0.3, 0.8], 1), Ok(vec![0.5]));
 }
+
+/// Models of one int8 element-wise op on 256 values, each with its own input and
+/// output quantization: `(name, file)`. Committed in
+/// `tests/reference/tflite_ops/` with TensorFlow Lite Micro's outputs on every int8
+/// input (`tests/tflite.rs` checks the engine against them);
+/// [`committed_activation_models_are_the_builders`] keeps the files equal to these.
+fn activation_models() -> Vec<(&'static str, Vec<u8>)> {
+    use fb::BuiltinOperator as B;
+    let cases: [(&str, B, f32, i64, f32, i64); 7] = [
+        ("logistic", B::LOGISTIC, 0.0627, 5, 1.0 / 256.0, -128),
+        ("logistic_fine", B::LOGISTIC, 0.02, -20, 1.0 / 256.0, -128),
+        ("tanh", B::TANH, 0.0313, -3, 1.0 / 128.0, 0),
+        ("tanh_fine", B::TANH, 0.011, 10, 1.0 / 128.0, 0),
+        ("relu_rescaled", B::RELU, 0.05, -10, 0.03, -128),
+        ("relu", B::RELU, 0.05, -10, 0.05, -10),
+        ("relu6", B::RELU6, 0.0237, -128, 0.0237, -128),
+    ];
+    cases
+        .iter()
+        .map(|&(name, op, si, zi, so, zo)| {
+            let tensors = [q_act(&[1, 256], si, zi), q_act(&[1, 256], so, zo)];
+            (name, model(&tensors, &[(op, &[0], &[1], Opt::None)], 1))
+        })
+        .collect()
+}
+
+/// The committed files are what the builder writes (set
+/// `DL_DEPLOY_WRITE_TFLITE_OPS=1` to rewrite them, then rerun
+/// `tests/reference/tflite_ops/make_reference.py`).
+#[test]
+fn committed_activation_models_are_the_builders() {
+    extern crate std;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/tflite_ops");
+    for (name, bytes) in activation_models() {
+        let path = std::format!("{dir}/{name}.tflite");
+        if std::env::var_os("DL_DEPLOY_WRITE_TFLITE_OPS").is_some() {
+            std::fs::write(&path, &bytes).expect("writes the model");
+        }
+        assert_eq!(std::fs::read(&path).ok(), Some(bytes), "{path}");
+    }
+}
+
+#[test]
+fn relu6_must_keep_its_input_quantization() {
+    let m = model(
+        &[q_act(&[1, 4], 0.05, -10), q_act(&[1, 4], 0.03, -128)],
+        &[(fb::BuiltinOperator::RELU6, &[0], &[1], Opt::None)],
+        1,
+    );
+    assert!(matches!(
+        import(&m),
+        Err(Error::TfLite {
+            op: Some(0),
+            name: "RELU6",
+            ..
+        })
+    ));
+}
