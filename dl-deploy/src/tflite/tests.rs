@@ -13,7 +13,7 @@ struct T {
     shape: Vec<i32>,
     ty: fb::TensorType,
     data: Option<Vec<u8>>,
-    quant: Option<(Vec<f32>, Vec<i64>)>,
+    quant: Option<(Vec<f32>, Vec<i64>, i32)>,
 }
 
 /// An int8 activation with one scale and zero point.
@@ -22,17 +22,17 @@ fn q_act(shape: &[i32], scale: f32, zero_point: i64) -> T {
         shape: shape.to_vec(),
         ty: fb::TensorType::INT8,
         data: None,
-        quant: Some((vec![scale], vec![zero_point])),
+        quant: Some((vec![scale], vec![zero_point], 0)),
     }
 }
 
-/// Constant int8 weights with symmetric scales.
-fn i8s(shape: &[i32], scales: &[f32], v: &[i8]) -> T {
+/// Constant int8 weights with symmetric scales along `axis`.
+fn i8s(shape: &[i32], scales: &[f32], axis: i32, v: &[i8]) -> T {
     T {
         shape: shape.to_vec(),
         ty: fb::TensorType::INT8,
         data: Some(v.iter().map(|&x| x as u8).collect()),
-        quant: Some((scales.to_vec(), vec![0; scales.len()])),
+        quant: Some((scales.to_vec(), vec![0; scales.len()], axis)),
     }
 }
 
@@ -71,6 +71,15 @@ enum Opt {
         padding: fb::Padding,
         multiplier: i32,
     },
+    /// `CONV_2D` with stride 2 and a fused ReLU6.
+    Conv(fb::Padding),
+    /// A 2-D pooling: padding, window, stride.
+    Pool(fb::Padding, i32, i32),
+    Mean {
+        keep_dims: bool,
+    },
+    Softmax,
+    Add,
 }
 
 /// A one-subgraph model: `ops` as `(builtin, inputs, outputs, options)`, tensor 0
@@ -99,10 +108,11 @@ fn model(
             None => 0,
         };
         let shape = Some(b.create_vector(&t.shape));
-        let quantization = t.quant.as_ref().map(|(scale, zp)| {
+        let quantization = t.quant.as_ref().map(|(scale, zp, axis)| {
             let args = fb::QuantizationParametersArgs {
                 scale: Some(b.create_vector(scale)),
                 zero_point: Some(b.create_vector(zp)),
+                quantized_dimension: *axis,
                 ..Default::default()
             };
             fb::QuantizationParameters::create(&mut b, &args)
@@ -165,6 +175,47 @@ fn model(
                     fb::BuiltinOptions::DepthwiseConv2DOptions,
                     Some(o.as_union_value()),
                 )
+            }
+            Opt::Conv(padding) => {
+                let o = fb::Conv2DOptions::create(
+                    &mut b,
+                    &fb::Conv2DOptionsArgs {
+                        padding,
+                        stride_w: 2,
+                        stride_h: 2,
+                        fused_activation_function: fb::ActivationFunctionType::RELU6,
+                        dilation_w_factor: 1,
+                        dilation_h_factor: 1,
+                        ..Default::default()
+                    },
+                );
+                (fb::BuiltinOptions::Conv2DOptions, Some(o.as_union_value()))
+            }
+            Opt::Pool(padding, k, stride) => {
+                let o = fb::Pool2DOptions::create(
+                    &mut b,
+                    &fb::Pool2DOptionsArgs {
+                        padding,
+                        stride_w: stride,
+                        stride_h: stride,
+                        filter_width: k,
+                        filter_height: k,
+                        ..Default::default()
+                    },
+                );
+                (fb::BuiltinOptions::Pool2DOptions, Some(o.as_union_value()))
+            }
+            Opt::Mean { keep_dims } => {
+                let o = fb::ReducerOptions::create(&mut b, &fb::ReducerOptionsArgs { keep_dims });
+                (fb::BuiltinOptions::ReducerOptions, Some(o.as_union_value()))
+            }
+            Opt::Softmax => {
+                let o = fb::SoftmaxOptions::create(&mut b, &fb::SoftmaxOptionsArgs { beta: 1.0 });
+                (fb::BuiltinOptions::SoftmaxOptions, Some(o.as_union_value()))
+            }
+            Opt::Add => {
+                let o = fb::AddOptions::create(&mut b, &fb::AddOptionsArgs::default());
+                (fb::BuiltinOptions::AddOptions, Some(o.as_union_value()))
             }
         };
         let (inputs, outputs) = (Some(b.create_vector(ins)), Some(b.create_vector(outs)));
@@ -393,7 +444,7 @@ fn float_io_around_an_int8_dense_layer() {
         &[
             act(&[1, 2]),
             q_act(&[1, 2], 0.5, -1),
-            i8s(&[1, 2], &[0.25], &[2, -1]),
+            i8s(&[1, 2], &[0.25], 0, &[2, -1]),
             i32s(&[1], &[4]),
             q_act(&[1, 1], 0.25, 3),
             act(&[1, 1]),
@@ -414,11 +465,152 @@ fn float_io_around_an_int8_dense_layer() {
     assert_eq!(run(&m, &[0.3, 0.8], 1), Ok(vec![0.5]));
 }
 
+/// The deterministic int8 pattern standing for random values: `((k * 73 + 19) mod
+/// 255) - 127`, all of `[-127, 127]` in a scrambled order.
+fn pattern(n: usize, salt: usize) -> Vec<i8> {
+    (0..n)
+        .map(|k| (((k + salt) * 73 + 19) % 255) as i32 - 127)
+        .map(|v| v as i8)
+        .collect()
+}
+
+/// Models of the other int8 ops, where the import decides layouts, padding and
+/// quantization parameters: `(name, file)`, committed beside
+/// [`activation_models`]' and checked the same way (their input is the pattern
+/// `((i * 37 + 11) mod 256) - 128`, see `make_reference.py`).
+fn layer_models() -> Vec<(&'static str, Vec<u8>)> {
+    use fb::BuiltinOperator as B;
+    let bias = |n: usize| -> Vec<i32> { (0..n as i32).map(|o| o * 700 - 1500).collect() };
+    let scales = |n: usize| -> Vec<f32> { (0..n).map(|o| 0.004 + 0.003 * o as f32).collect() };
+    vec![
+        // 6x7 input, 3x3 filter, stride 2, SAME: 3x4 output; total padding 1 on the
+        // height (all at the bottom), 2 on the width; fused ReLU6.
+        (
+            "conv_same_stride2",
+            model(
+                &[
+                    q_act(&[1, 6, 7, 3], 0.05, 3),
+                    i8s(&[4, 3, 3, 3], &scales(4), 0, &pattern(108, 0)),
+                    i32s(&[4], &bias(4)),
+                    q_act(&[1, 3, 4, 4], 0.04, -100),
+                ],
+                &[(B::CONV_2D, &[0, 1, 2], &[3], Opt::Conv(fb::Padding::SAME))],
+                3,
+            ),
+        ),
+        // 6x6x2 input, 4x4 filter, multiplier 2, SAME: total padding 3 (1 top, 2
+        // bottom) on both axes.
+        (
+            "depthwise_same_multiplier2",
+            model(
+                &[
+                    q_act(&[1, 6, 6, 2], 0.03, -7),
+                    i8s(&[1, 4, 4, 4], &scales(4), 3, &pattern(64, 5)),
+                    i32s(&[4], &bias(4)),
+                    q_act(&[1, 6, 6, 4], 0.06, 12),
+                ],
+                &[(
+                    B::DEPTHWISE_CONV_2D,
+                    &[0, 1, 2],
+                    &[3],
+                    Opt::Depthwise {
+                        padding: fb::Padding::SAME,
+                        multiplier: 2,
+                    },
+                )],
+                3,
+            ),
+        ),
+        (
+            "fully_connected_batch2",
+            model(
+                &[
+                    q_act(&[2, 8], 0.02, -3),
+                    i8s(&[5, 8], &scales(5), 0, &pattern(40, 9)),
+                    i32s(&[5], &bias(5)),
+                    q_act(&[2, 5], 0.05, 4),
+                ],
+                &[(
+                    B::FULLY_CONNECTED,
+                    &[0, 1, 2],
+                    &[3],
+                    Opt::Fc(fb::ActivationFunctionType::NONE),
+                )],
+                3,
+            ),
+        ),
+        // 5x5 input, 2x2 window, stride 2, SAME: 3x3 output, the last row and column
+        // of windows hanging over the bottom/right edge.
+        (
+            "avg_pool_same",
+            model(
+                &[q_act(&[1, 5, 5, 3], 0.05, 3), q_act(&[1, 3, 3, 3], 0.05, 3)],
+                &[(
+                    B::AVERAGE_POOL_2D,
+                    &[0],
+                    &[1],
+                    Opt::Pool(fb::Padding::SAME, 2, 2),
+                )],
+                1,
+            ),
+        ),
+        (
+            "max_pool_valid",
+            model(
+                &[q_act(&[1, 5, 5, 3], 0.05, 3), q_act(&[1, 2, 2, 3], 0.05, 3)],
+                &[(
+                    B::MAX_POOL_2D,
+                    &[0],
+                    &[1],
+                    Opt::Pool(fb::Padding::VALID, 3, 2),
+                )],
+                1,
+            ),
+        ),
+        (
+            "mean_keep_dims",
+            model(
+                &[
+                    q_act(&[1, 4, 4, 3], 0.05, 3),
+                    i32s(&[2], &[1, 2]),
+                    q_act(&[1, 1, 1, 3], 0.02, -9),
+                ],
+                &[(B::MEAN, &[0, 1], &[2], Opt::Mean { keep_dims: true })],
+                2,
+            ),
+        ),
+        (
+            "softmax",
+            model(
+                &[q_act(&[2, 10], 0.1, 5), q_act(&[2, 10], 1.0 / 256.0, -128)],
+                &[(B::SOFTMAX, &[0], &[1], Opt::Softmax)],
+                1,
+            ),
+        ),
+        // x + relu(x), the addends at different scales.
+        (
+            "add_residual",
+            model(
+                &[
+                    q_act(&[1, 12], 0.05, -10),
+                    q_act(&[1, 12], 0.03, -128),
+                    q_act(&[1, 12], 0.07, -30),
+                ],
+                &[
+                    (B::RELU, &[0], &[1], Opt::None),
+                    (B::ADD, &[0, 1], &[2], Opt::Add),
+                ],
+                2,
+            ),
+        ),
+    ]
+}
+
 /// Models of one int8 element-wise op on 256 values, each with its own input and
 /// output quantization: `(name, file)`. Committed in
 /// `tests/reference/tflite_ops/` with TensorFlow Lite Micro's outputs on every int8
 /// input (`tests/tflite.rs` checks the engine against them);
-/// [`committed_activation_models_are_the_builders`] keeps the files equal to these.
+/// [`committed_models_are_the_builders`] keeps the files equal to these.
 fn activation_models() -> Vec<(&'static str, Vec<u8>)> {
     use fb::BuiltinOperator as B;
     let cases: [(&str, B, f32, i64, f32, i64); 7] = [
@@ -443,10 +635,10 @@ fn activation_models() -> Vec<(&'static str, Vec<u8>)> {
 /// `DL_DEPLOY_WRITE_TFLITE_OPS=1` to rewrite them, then rerun
 /// `tests/reference/tflite_ops/make_reference.py`).
 #[test]
-fn committed_activation_models_are_the_builders() {
+fn committed_models_are_the_builders() {
     extern crate std;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/tflite_ops");
-    for (name, bytes) in activation_models() {
+    for (name, bytes) in activation_models().into_iter().chain(layer_models()) {
         let path = std::format!("{dir}/{name}.tflite");
         if std::env::var_os("DL_DEPLOY_WRITE_TFLITE_OPS").is_some() {
             std::fs::write(&path, &bytes).expect("writes the model");
