@@ -2,7 +2,9 @@
 //! Micro's "hello world" sine regressor and micro_speech keyword model, see
 //! `shared/data/tflite/README.md`) and running them on the engine, against the
 //! outputs TensorFlow Lite Micro gives (the published points MicroFlow's tests pin);
-//! then damaged and unsupported files, which must give named errors, never panics.
+//! small int8 models of every imported op against TFLM's outputs
+//! (`tests/reference/tflite_ops/`); then damaged files, which must give named errors,
+//! never panics. (Unsupported operators, types and shapes: `src/tflite/tests.rs`.)
 
 use dl_deploy::graph::Node;
 use dl_deploy::{encode, tflite, AlignedBlob, Error, Graph, HeapArena, Model, Prepared, QParams};
@@ -105,7 +107,8 @@ fn truncated_files_are_corrupt() {
 
 /// Each byte of both files flipped in turn (all 8 bits): the import either fails
 /// with an error or gives a graph that encodes (or fails to) and runs (or fails to),
-/// with no panic anywhere. Returns how many flips each stage rejected.
+/// with no panic anywhere; prints how many flips the import rejected and how many
+/// models ran.
 #[test]
 fn flipped_bytes_never_panic() {
     for name in ["sine.tflite", "speech.tflite"] {

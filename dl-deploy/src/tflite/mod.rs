@@ -38,6 +38,10 @@
 //!   element-wise ops (256-entry tables in int8).
 
 mod import;
+/// flatc's Rust for TensorFlow Lite's schema (`tflite::Model` and every table it
+/// reaches, readers and builders): generated, not edited; the file's header says how
+/// to regenerate it. Crate-private so that the importer and a future exporter share
+/// it without making the generated API part of ours.
 #[allow(
     dead_code,
     unused_imports,
