@@ -82,6 +82,17 @@ pub enum Error {
         /// The valid range.
         valid: &'static str,
     },
+    /// A TensorFlow Lite model that the importer cannot take although the file is a
+    /// well-formed FlatBuffer: an operator, element type or quantization the engine
+    /// does not run, or a tensor whose shape or type disagrees with its op.
+    TfLite {
+        /// Index of the operator in the subgraph, or `None` for the model as a whole.
+        op: Option<usize>,
+        /// The operator's builtin name (`"CONV_2D"`), or `"model"`.
+        name: &'static str,
+        /// What is wrong, or what was expected.
+        why: &'static str,
+    },
     /// A kernel of dl-core rejected its arguments.
     Core(dl_core::Error),
 }
@@ -132,6 +143,12 @@ impl fmt::Display for Error {
                 value,
                 valid,
             } => write!(f, "{op}: {name} = {value} is invalid (valid: {valid})"),
+            Error::TfLite {
+                op: Some(i),
+                name,
+                why,
+            } => write!(f, "TensorFlow Lite operator {i} ({name}): {why}"),
+            Error::TfLite { op: None, why, .. } => write!(f, "TensorFlow Lite model: {why}"),
             Error::Core(e) => write!(f, "{e}"),
         }
     }

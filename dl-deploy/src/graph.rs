@@ -5,7 +5,9 @@
 //! builder takes PyTorch's layouts (`[out, in]` dense weights, OIHW convolution
 //! weights, NCHW input shapes) and converts them, so a layer lowers itself with its
 //! own tensors as they are. Batch norm folds into the layer before it; ReLU and
-//! ReLU6 fuse into the dense, convolution or add before them.
+//! ReLU6 fuse into the dense, convolution or add before them. A TensorFlow Lite
+//! model, already NHWC and quantized, becomes a graph through
+//! [`crate::tflite::import`], which fills the public fields directly.
 
 use crate::error::{Error, Result};
 use crate::format::DType;
@@ -78,15 +80,17 @@ pub enum Weights {
     },
 }
 
-/// Geometry of a convolution: kernel, stride, padding (top/left = bottom/right) and
-/// dilation as `(height, width)`, and groups.
+/// Geometry of a convolution: kernel, stride, padding and dilation as `(height,
+/// width)`, and groups. The padding is the top/left one; the bottom/right one is the
+/// same, or one more when the output tensor is one row or column larger
+/// (TensorFlow Lite's `SAME` with an odd total, from [`crate::tflite::import`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvParams {
     /// Kernel size.
     pub kernel: (usize, usize),
     /// Stride.
     pub stride: (usize, usize),
-    /// Zero padding on each side.
+    /// Zero padding at the top/left (the bottom/right: see above).
     pub padding: (usize, usize),
     /// Dilation.
     pub dilation: (usize, usize),
@@ -101,7 +105,7 @@ pub struct PoolParams {
     pub kernel: (usize, usize),
     /// Stride.
     pub stride: (usize, usize),
-    /// Padding on each side.
+    /// Padding at the top/left (the bottom/right as for [`ConvParams`]).
     pub padding: (usize, usize),
 }
 

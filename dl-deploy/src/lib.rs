@@ -39,6 +39,9 @@
 //! # Ok::<(), dl_deploy::Error>(())
 //! ```
 //!
+//! - TensorFlow Lite (`alloc`): [`tflite::import`] reads a `.tflite` file (int8 or
+//!   f32) into a [`Graph`] with the file's own weights and quantization, which
+//!   [`encode()`] writes as any other: in a firmware's `build.rs` or on a desktop.
 //! - On a desktop (`alloc`): [`Prepared::from_model`] prepares a checked model once
 //!   (int8 dense weights packed for the CPU's fastest kernel, AVX-512 VNNI on x86-64,
 //!   parameters checked once) and [`Prepared::run`] runs it with the same bytes as
@@ -77,6 +80,8 @@ pub mod prepared;
 pub mod program;
 #[cfg(feature = "alloc")]
 pub mod quantize;
+#[cfg(feature = "alloc")]
+pub mod tflite;
 
 pub use dl_core;
 #[cfg(feature = "alloc")]

@@ -1096,10 +1096,33 @@ fn conv_geometry(
         groups,
     )
     .map_err(|_| bad)?;
-    if yn != n || g.out_h != oh || g.out_w != ow {
+    let sweep = (
+        [g.kh, g.kw],
+        [g.stride.0, g.stride.1],
+        [g.pad.0, g.pad.1],
+        [g.dilation.0, g.dilation.1],
+    );
+    if yn != n || !padded_out_ok(&[h, w], sweep, [g.out_h, g.out_w], [oh, ow]) {
         return Err(bad);
     }
-    Ok(g)
+    g.with_output_size(oh, ow).map_err(|_| bad)
+}
+
+/// Whether `out` is the output size of a window sweep with padding `pad` at the
+/// top/left: PyTorch's (the same padding at the bottom/right, `computed`), or
+/// TensorFlow Lite's `SAME`, whose odd total padding puts one more row or column at
+/// the bottom/right.
+fn padded_out_ok(
+    size: &[usize; 2],
+    (k, stride, pad, dilation): ([usize; 2], [usize; 2], [usize; 2], [usize; 2]),
+    computed: [usize; 2],
+    out: [usize; 2],
+) -> bool {
+    (0..2).all(|a| {
+        let span = dilation[a] * (k[a] - 1) + 1;
+        let odd = (size[a] + 2 * pad[a] + 1 - span) / stride[a] + 1;
+        out[a] == computed[a] || out[a] == odd
+    })
 }
 
 /// The geometry of a pooling window from its tensors and its 6 bytes of window,
@@ -1123,10 +1146,16 @@ fn pool_geometry(x: &TensorInfo, y: &TensorInfo, k: &[u8], at: usize) -> Result<
         (k[4] as usize, k[5] as usize),
     )
     .map_err(|_| bad)?;
-    if yn != n || yc != c || g.out_h != oh || g.out_w != ow {
+    let sweep = (
+        [g.kh, g.kw],
+        [g.stride.0, g.stride.1],
+        [g.pad.0, g.pad.1],
+        [1, 1],
+    );
+    if yn != n || yc != c || !padded_out_ok(&[h, w], sweep, [g.out_h, g.out_w], [oh, ow]) {
         return Err(bad);
     }
-    Ok(g)
+    g.with_output_size(oh, ow).map_err(|_| bad)
 }
 
 /// No op may write where it reads, nor to two overlapping places.

@@ -69,7 +69,8 @@ pub(crate) fn scratch_len(g: &Graph, node: &Node) -> Result<usize> {
                 params.padding,
                 params.dilation,
                 params.groups,
-            )?;
+            )?
+            .with_output_size(yd[1], yd[2])?;
             Ok(geo.scratch_len())
         }
         _ => Ok(0),
