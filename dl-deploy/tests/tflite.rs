@@ -1,6 +1,7 @@
 //! Importing TensorFlow Lite models nobody on this project trained (TensorFlow Lite
-//! Micro's "hello world" sine regressor and micro_speech keyword model, see
-//! `shared/data/tflite/README.md`) and running them on the engine, against the
+//! Micro's "hello world" sine regressor and micro_speech keyword model, copied into
+//! `tests/reference/tflite/models/` with their provenance) and running them on the
+//! engine, against the
 //! outputs TensorFlow Lite Micro gives (the published points MicroFlow's tests pin);
 //! small int8 models of every imported op against TFLM's outputs
 //! (`tests/reference/tflite_ops/`); then damaged files, which must give named errors,
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 fn model_bytes(name: &str) -> Vec<u8> {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/tflite"
+        "/tests/reference/tflite/models"
     ))
     .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
