@@ -16,6 +16,14 @@
 //!   device, then compiled into `OUT_DIR/models.rs`: per model a `static` `Program`
 //!   (the checked ops, weights as `static` arrays in flash), its op set (the kernels
 //!   the firmware links, and no others) and its arena size.
+//! - Every TensorFlow Lite model of [`TFLITE_MODELS`] (TFLM's own example models,
+//!   committed with TFLM's outputs under `dl-deploy/tests/reference/tflite/`) is
+//!   imported at build time (`dl_deploy::tflite::import`, then `dl_deploy::encode`)
+//!   and baked the same way, so the firmware never sees the `.tflite` file. Its test
+//!   cases (a subset of the committed inputs and TFLM's outputs for them) are
+//!   written as raw bytes to `OUT_DIR/<model>_x.bin` and `<model>_y.bin`; the host
+//!   engine runs every one of them first, and the build fails unless it gives TFLM's
+//!   bytes, so the device's comparison with TFLM is also one with the host.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +34,17 @@ const MODELS: [(&str, &str); 4] = [
     ("mnist_cnn_int8.dlm", "MNIST_CNN_INT8"),
     ("digits_forest.dlm", "DIGITS_FOREST"),
 ];
+
+/// The `.tflite` models the firmware runs, from the reference directory: (model and
+/// case directory name, Rust name, every how many committed cases one is embedded).
+/// Sine takes all 1,026 cases (one byte each: its whole int8 input domain and more);
+/// speech every 64th of its 1,030 (1,960 B each): 17 cases, from the published
+/// point through the edge patterns, uniform, low-range and sparse inputs.
+const TFLITE_MODELS: [(&str, &str, usize); 2] =
+    [("sine", "TFLITE_SINE", 1), ("speech", "TFLITE_SPEECH", 64)];
+
+/// Where the `.tflite` models and TFLM's outputs are committed, from this crate.
+const TFLITE_REFERENCE: &str = "../dl-deploy/tests/reference/tflite";
 
 fn main() {
     if let Err(e) = run() {
@@ -73,8 +92,125 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         src.push_str(&code);
     }
+    for (model, name, stride) in TFLITE_MODELS {
+        src.push_str(&tflite_model(&manifest, &out, model, name, stride)?);
+    }
     let dest = out.join("models.rs");
     std::fs::write(&dest, src).map_err(|e| format!("cannot write {}: {e}", dest.display()))
+}
+
+/// Imports `reference/models/<model>.tflite`, bakes it as `name`, writes every
+/// `stride`-th case of its committed inputs and TFLM's outputs to
+/// `OUT_DIR/<model>_x.bin` and `<model>_y.bin`, and checks that the host engine gives
+/// TFLM's bytes on each; returns the baked source plus `{name}_CASES`.
+fn tflite_model(
+    manifest: &Path,
+    out: &Path,
+    model: &str,
+    name: &str,
+    stride: usize,
+) -> Result<String, String> {
+    let dir = manifest.join(TFLITE_REFERENCE);
+    let path = dir.join("models").join(format!("{model}.tflite"));
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let graph =
+        dl_deploy::tflite::import(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (blob, _) = dl_deploy::encode(&graph).map_err(|e| format!("{}: {e}", path.display()))?;
+    let label = format!("{model}.tflite imported");
+    let mut src = dl_deploy::codegen::bake(&label, &blob, name)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+
+    let (x_len, x) = tflref1(&dir.join(model).join("inputs.bin"))?;
+    let (y_len, y) = tflref1(&dir.join(model).join("outputs.bin"))?;
+    let cases = x.len() / x_len;
+    if y.len() / y_len != cases {
+        return Err(format!(
+            "{model}: {cases} inputs but {} outputs",
+            y.len() / y_len
+        ));
+    }
+    let picked: Vec<usize> = (0..cases).step_by(stride).collect();
+    let pick = |body: &[u8], n: usize| -> Vec<u8> {
+        picked
+            .iter()
+            .flat_map(|&k| &body[k * n..(k + 1) * n])
+            .copied()
+            .collect()
+    };
+    let (xs, ys) = (pick(&x, x_len), pick(&y, y_len));
+
+    // The host engine on the same blob must give TFLM's bytes on every embedded case.
+    let aligned = dl_deploy::AlignedBlob::new(&blob);
+    let host: dl_deploy::Model<'_> =
+        dl_deploy::Model::from_bytes(aligned.bytes()).map_err(|e| format!("{model}: {e}"))?;
+    let mut arena = dl_deploy::HeapArena::new(host.arena_len());
+    let mut got = vec![0i8; y_len];
+    for (i, &k) in picked.iter().enumerate() {
+        let input: Vec<i8> = xs[i * x_len..(i + 1) * x_len]
+            .iter()
+            .map(|&b| b as i8)
+            .collect();
+        host.run(arena.bytes(), &input, &mut got)
+            .map_err(|e| format!("{model}: host engine on case {k}: {e}"))?;
+        if got
+            .iter()
+            .zip(&ys[i * y_len..])
+            .any(|(&a, &b)| a as u8 != b)
+        {
+            return Err(format!(
+                "{model}: the host engine's output on case {k} differs from TFLM's"
+            ));
+        }
+    }
+    for (suffix, data) in [("x", &xs), ("y", &ys)] {
+        let dest = out.join(format!("{model}_{suffix}.bin"));
+        std::fs::write(&dest, data).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    }
+    src.push_str(&format!(
+        "/// Test cases of [`{name}`] embedded (inputs and TFLM's outputs, from build.rs).\n\
+         pub const {name}_CASES: usize = {};\n",
+        picked.len()
+    ));
+    Ok(src)
+}
+
+/// The bytes per tensor and the body of a "tflref1" tensor file of int8 tensors (the
+/// reference README's format: one header line, then the raw tensors).
+fn tflref1(path: &Path) -> Result<(usize, Vec<u8>), String> {
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bad = |what: &str| format!("{}: {what}", path.display());
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad("no header line"))?;
+    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| bad("header is not ASCII"))?;
+    let mut it = header.split(' ');
+    if it.next() != Some("tflref1") {
+        return Err(bad("not a tflref1 file"));
+    }
+    let mut field = |key: &str| {
+        it.next()
+            .and_then(|f| f.strip_prefix(key))
+            .and_then(|v| v.strip_prefix('='))
+            .map(str::to_string)
+            .ok_or_else(|| bad(&format!("header has no {key}")))
+    };
+    if field("dtype")? != "int8" {
+        return Err(bad("the firmware embeds int8 tensors only"));
+    }
+    let shape = field("shape")?;
+    let mut per = 1usize;
+    for d in shape.split(',').filter(|s| !s.is_empty()) {
+        per *= d.parse::<usize>().map_err(|_| bad("bad shape"))?;
+    }
+    let count: usize = field("count")?.parse().map_err(|_| bad("bad count"))?;
+    let body = bytes[nl + 1..].to_vec();
+    if per == 0 || body.len() != count * per {
+        return Err(bad("body length is not count x shape"));
+    }
+    Ok((per, body))
 }
 
 /// Every board of `boards/*.x`, as `cfg(board = ...)` values.

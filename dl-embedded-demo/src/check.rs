@@ -78,3 +78,55 @@ pub fn report_vs_desktop(path: &str, preds: &[u8; N_TEST]) -> bool {
 pub fn count_equal(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).filter(|(x, y)| x == y).count()
 }
+
+/// Runs an int8 model on `cases` inputs (rows of `inputs`) under the instruction
+/// counter, compares each output with TensorFlow Lite Micro's (rows of `expected`)
+/// and logs how many are equal and the FNV-1a digest of every output byte the device
+/// gave (the golden log pins it); true when every output equals TFLM's.
+pub fn against_tflm<const OPS: u32>(
+    ticks: &Ticks,
+    label: &str,
+    model: &Program<'_, OPS>,
+    arena: &mut [u8],
+    inputs: &[u8],
+    expected: &[u8],
+    cases: usize,
+) -> bool {
+    let (n_in, n_out) = (inputs.len() / cases, expected.len() / cases);
+    let (mut equal, mut digest) = (0, Fnv1a::new());
+    let elapsed = timed(ticks, cases, |i| {
+        let x = &inputs[i * n_in..(i + 1) * n_in];
+        for (d, &b) in model.input_mut::<i8>(arena)?.iter_mut().zip(x) {
+            *d = b as i8;
+        }
+        model.invoke(arena)?;
+        let out = model.output_ref::<i8>(arena)?;
+        let tflm = &expected[i * n_out..(i + 1) * n_out];
+        equal +=
+            usize::from(out.len() == n_out && out.iter().zip(tflm).all(|(&a, &b)| a as u8 == b));
+        out.iter().for_each(|&v| digest.push(v as u8));
+        Ok(())
+    });
+    defmt::info!(
+        "{=str}: {=usize} of {=usize} int8 outputs equal TensorFlow Lite Micro's; FNV-1a of the outputs {=u32:#010x}",
+        label,
+        equal,
+        cases,
+        digest.0
+    );
+    report_cost(ticks, elapsed, cases);
+    equal == cases
+}
+
+/// 32-bit FNV-1a, a digest of output bytes short enough for a log line.
+struct Fnv1a(u32);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Fnv1a(0x811c_9dc5)
+    }
+
+    fn push(&mut self, b: u8) {
+        self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+}

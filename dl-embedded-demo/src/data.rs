@@ -6,6 +6,8 @@
 //! (0..=9). The held-out set is the 30% test part of a stratified split (seed 0) of
 //! the bundled digits; the desktop never trained on it.
 
+use crate::engine::models::{TFLITE_SINE_CASES, TFLITE_SPEECH_CASES};
+
 /// Pixels per image.
 pub const PIXELS: usize = 64;
 /// Number of classes.
@@ -71,3 +73,35 @@ pub fn scaled_image(images: &[u8], i: usize, out: &mut [f32]) {
         *o = p as f32 * PIXEL_SCALE;
     }
 }
+
+/// Test cases of TensorFlow Lite Micro's example models, picked by build.rs from the
+/// reference data committed in dl-deploy (`tests/reference/tflite/`): raw int8
+/// inputs, case after case, and TFLM's int8 outputs for them.
+macro_rules! tflite_cases {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/", $file))
+    };
+}
+
+/// Bytes of one sine input (one int8 value) and of one output.
+pub const SINE_IN: usize = 1;
+/// See [`SINE_IN`].
+pub const SINE_OUT: usize = 1;
+/// The sine model's inputs: all 1,026 committed cases (every int8 value and more).
+#[link_section = ".samples.sine_x"]
+pub static SINE_X: [u8; TFLITE_SINE_CASES * SINE_IN] = *tflite_cases!("sine_x.bin");
+/// TFLM's outputs for them.
+#[link_section = ".samples.sine_y"]
+pub static SINE_Y: [u8; TFLITE_SINE_CASES * SINE_OUT] = *tflite_cases!("sine_y.bin");
+
+/// Bytes of one speech input (49 x 40 int8 filterbank features) and of one output
+/// (four int8 class scores).
+pub const SPEECH_IN: usize = 1960;
+/// See [`SPEECH_IN`].
+pub const SPEECH_OUT: usize = 4;
+/// The speech model's inputs: every 64th committed case.
+#[link_section = ".samples.speech_x"]
+pub static SPEECH_X: [u8; TFLITE_SPEECH_CASES * SPEECH_IN] = *tflite_cases!("speech_x.bin");
+/// TFLM's outputs for them.
+#[link_section = ".samples.speech_y"]
+pub static SPEECH_Y: [u8; TFLITE_SPEECH_CASES * SPEECH_OUT] = *tflite_cases!("speech_y.bin");

@@ -87,23 +87,42 @@ struct Kind {
     logged: &'static [(&'static str, &'static str)],
     /// (budget figure, limit no run may exceed).
     limits: &'static [(&'static str, u64)],
+    /// (budget figure, goal): a target the task reports (met, or by how much it is
+    /// missed) without failing, for figures the code does not reach yet.
+    goals: &'static [(&'static str, u64)],
 }
 
 /// Heapless inference from flash: flash <= 32 KiB, RAM <= 8 KiB.
 const INFERENCE: Kind = Kind {
     logged: &[("instructions_per_inference", "instructions per inference:")],
     limits: &[("flash_bytes", 32 * 1024), ("ram_bytes", 8 * 1024)],
+    goals: &[],
 };
 /// Heapless inference of a larger model: it must fit the smallest board, the
 /// micro:bit's nRF51822 (256 KiB flash, 16 KiB RAM).
 const INFERENCE_LARGE: Kind = Kind {
     logged: &[("instructions_per_inference", "instructions per inference:")],
     limits: &[("flash_bytes", 256 * 1024), ("ram_bytes", 16 * 1024)],
+    goals: &[],
+};
+/// TensorFlow Lite Micro's sine model, imported: the micro:bit's limits, and the
+/// issue's goal of half MicroFlow's published footprint (34.3 KB flash, 5.3 KB RAM on
+/// an nRF52840's Cortex-M4F).
+const TFLITE_SINE: Kind = Kind {
+    goals: &[("flash_bytes", 17_150), ("ram_bytes", 2_650)],
+    ..INFERENCE_LARGE
+};
+/// TFLM's micro_speech model, imported: the same, half of MicroFlow's 61.8 KB flash
+/// and 19.6 KB RAM.
+const TFLITE_SPEECH: Kind = Kind {
+    goals: &[("flash_bytes", 30_900), ("ram_bytes", 9_800)],
+    ..INFERENCE_LARGE
 };
 /// On-device training: heap arena touched <= 64 KiB.
 const TRAINING: Kind = Kind {
     logged: &[("training_heap_bytes", "arena touched:")],
     limits: &[("training_heap_bytes", 64 * 1024)],
+    goals: &[],
 };
 
 /// The figures every run has: flash and RAM from the ELF plus the logged stack.
@@ -116,6 +135,8 @@ struct Bin {
     features: &'static [&'static str],
     cores: &'static [&'static Core],
     kind: &'static Kind,
+    /// The cargo profile it is built with (a profile of the firmware's Cargo.toml).
+    profile: &'static str,
 }
 
 impl Bin {
@@ -130,6 +151,16 @@ impl Bin {
             features,
             cores,
             kind,
+            profile: "release",
+        }
+    }
+
+    /// The same binary built with the firmware's `release-small` profile (opt-level
+    /// "s"), for binaries whose goal is flash rather than speed.
+    const fn small(self) -> Self {
+        Bin {
+            profile: "release-small",
+            ..self
         }
     }
 
@@ -150,6 +181,11 @@ const BINS: &[Bin] = &[
     Bin::new("cnn_int8", HEAPLESS, ALL_CORES, &INFERENCE_LARGE),
     // The issue runs the forest on the Cortex-M4F.
     Bin::new("forest", HEAPLESS, &[&M4F], &INFERENCE_LARGE),
+    // TensorFlow Lite Micro's example models, imported from their `.tflite` files at
+    // build time; every output checked against TFLM's. Their goal is flash (half of
+    // MicroFlow's), so they are built for size.
+    Bin::new("tflite_sine", HEAPLESS, ALL_CORES, &TFLITE_SINE).small(),
+    Bin::new("tflite_speech", HEAPLESS, ALL_CORES, &TFLITE_SPEECH).small(),
     // A 48 KiB heap: more RAM than the micro:bit has.
     Bin::new("demo", WITH_HEAP, &[&M4F], &TRAINING),
 ];
@@ -166,7 +202,10 @@ fn elf_path(bin: &Bin, core: &Core) -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => firmware_dir().join("target"),
     };
-    target_dir.join(core.target).join("release").join(bin.name)
+    target_dir
+        .join(core.target)
+        .join(bin.profile)
+        .join(bin.name)
 }
 
 fn build(bin: &Bin, core: &Core) -> Result {
@@ -174,7 +213,8 @@ fn build(bin: &Bin, core: &Core) -> Result {
     cmd.current_dir(firmware_dir())
         .args([
             "build",
-            "--release",
+            "--profile",
+            bin.profile,
             "--bin",
             bin.name,
             "--target",
@@ -445,6 +485,7 @@ pub fn qemu(args: &[String]) -> Result {
     let (measured, mut failures) = measure_all(Some(bless))?;
     println!();
     print_table(&measured);
+    print_goals(&measured);
     failures.extend(check_figures(&measured, &read_budget()?));
     if failures.is_empty() {
         println!("firmware: golden logs match, figures within budget");
@@ -510,7 +551,7 @@ fn check_figures(measured: &[Measured], budget: &[(String, u64)]) -> Vec<String>
 /// One row per binary and core: flash, RAM (static + stack), and what the binary logs.
 fn print_table(measured: &[Measured]) {
     println!(
-        "{:<8} {:<11} {:>9} {:>10} {:>8} {:>8} {:>9}  other figures",
+        "{:<13} {:<11} {:>9} {:>10} {:>8} {:>8} {:>9}  other figures",
         "binary", "core", "flash B", "static B", "stack B", "RAM B", "samples B"
     );
     for m in measured {
@@ -524,7 +565,7 @@ fn print_table(measured: &[Measured]) {
             .map(|(f, v)| format!("{f} {v}"))
             .collect();
         println!(
-            "{:<8} {:<11} {:>9} {:>10} {:>8} {:>8} {:>9}  {}",
+            "{:<13} {:<11} {:>9} {:>10} {:>8} {:>8} {:>9}  {}",
             m.bin.name,
             m.core.title,
             fp.flash,
@@ -539,6 +580,27 @@ fn print_table(measured: &[Measured]) {
         "flash: code + constants + weights (+ .data's initial values), without the \
          embedded samples; RAM: static (.data, .bss) + measured stack high-water"
     );
+}
+
+/// Each run's figures against its binary's goals: met, or missed by how much.
+fn print_goals(measured: &[Measured]) {
+    for m in measured {
+        for &(figure, goal) in m.bin.kind.goals {
+            let Some(&(_, value)) = m.figures.iter().find(|(f, _)| *f == figure) else {
+                continue;
+            };
+            if value <= goal {
+                println!("goal met: {} is {value}, goal {goal}", m.key(figure));
+            } else {
+                println!(
+                    "goal missed: {} is {value}, goal {goal} (over by {}, {:.1}%)",
+                    m.key(figure),
+                    value - goal,
+                    (value - goal) as f64 * 100.0 / goal as f64
+                );
+            }
+        }
+    }
 }
 
 /// The `key value` lines of `budget.txt` (`#` starts a comment); a key is
