@@ -9,16 +9,21 @@
 //! library holds what every binary shares (the defmt logger, the panic and HardFault
 //! handlers, [`exit`]), and each binary is one short `main`:
 //!
-//! - `infer` (no heap: built without the `heap` feature, nothing links `alloc`; every
-//!   core): classifies the held-out digits with the desktop-trained MLP straight from
-//!   flash ([`mlp`]), checks every prediction against the desktop's, and reports
-//!   instructions per inference ([`icount`]) and the stack high-water mark ([`stack`]).
+//! - `mlp_f32`, `mlp_int8`, `cnn_int8` (every core) and `forest` (the M4F), with no
+//!   heap (built without the `heap` feature, nothing links `alloc`): a
+//!   desktop-trained model from flash through the deployment engine ([`engine`]) on
+//!   samples stored in flash ([`data`]), every output checked against the desktop's
+//!   ([`check`]), with instructions per inference ([`icount`]) and the stack high-water mark
+//!   ([`stack`]).
+//! - `tflite_sine`, `tflite_speech` (no heap; every core): TensorFlow Lite Micro's own
+//!   example models, imported from their `.tflite` files at build time, every int8
+//!   output checked against the bytes of TFLM's interpreter.
 //! - `demo` (feature `heap`; the Cortex-M4F only, its 48 KiB heap is more RAM than
-//!   the micro:bit has): the same, plus loading the safetensors checkpoint through
-//!   `dl_layers::checkpoint`, training a small MLP on the device ([`train`]), and the
-//!   peak heap use ([`heap`]).
+//!   the micro:bit has): loading the safetensors checkpoint through
+//!   `dl_layers::checkpoint`, classifying with it and with the heapless flash path,
+//!   training a small MLP on the device ([`train`]), and the peak heap use ([`heap`]).
 //!
-//! Both exit QEMU through semihosting with status 0 only when every check passed.
+//! Each exits QEMU through semihosting with status 0 only when every check passed.
 #![no_std]
 #![warn(missing_docs)]
 
