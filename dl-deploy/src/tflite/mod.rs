@@ -37,6 +37,7 @@
 //!   average pooling, `LOGISTIC`, `TANH`, `RELU` and `RELU6` on their own are
 //!   element-wise ops (256-entry tables in int8).
 
+mod export;
 mod import;
 #[allow(
     dead_code,
@@ -53,6 +54,7 @@ mod import;
 #[rustfmt::skip]
 pub(crate) mod schema;
 
+pub use export::export;
 pub use import::import;
 
 #[cfg(doc)]
