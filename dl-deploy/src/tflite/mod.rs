@@ -1,6 +1,10 @@
 //! TensorFlow Lite interop: reading a `.tflite` file into a [`Graph`] that
 //! [`crate::encode()`] writes as a blob, with every number the file holds (weights,
-//! biases, scales and zero points) kept as it is, never recalibrated.
+//! biases, scales and zero points) kept as it is, never recalibrated; and writing a
+//! [`Graph`] (f32, or int8 from [`crate::quantize()`]) as a `.tflite` file that
+//! TensorFlow Lite Micro runs ([`export()`]), by the same conventions in reverse.
+//! [`import()`] of an exported file gives back the graph, tensor ids and all, so it
+//! encodes to the same blob.
 //!
 //! ```no_run
 //! use dl_deploy::{encode, tflite, AlignedBlob, HeapArena, Model};
