@@ -936,3 +936,124 @@ fn tensor<'b>(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! The file's fields as flatc's generated reader (not our importer) sees them.
+
+    use super::*;
+    use crate::{quantize, QuantizeConfig};
+
+    /// A depthwise convolution (multiplier 2) and a dense layer, quantized.
+    fn small() -> Graph {
+        let mut g = Graph::new(&[1, 2, 5, 5]).unwrap();
+        let w: Vec<f32> = (0..4 * 9).map(|k| (k as f32 - 17.0) / 20.0).collect();
+        let params = ConvParams {
+            kernel: (3, 3),
+            stride: (1, 1),
+            padding: (1, 1),
+            dilation: (1, 1),
+            groups: 2,
+        };
+        let y = g
+            .conv2d(0, &w, Some(&[0.1, -0.2, 0.3, 0.0]), 4, params)
+            .unwrap();
+        let y = g.flatten(y).unwrap();
+        let wd: Vec<f32> = (0..3 * 100)
+            .map(|k| ((k * 7) % 13) as f32 / 13.0 - 0.5)
+            .collect();
+        g.dense(y, &wd, None, 3).unwrap();
+        let x: Vec<f32> = (0..2 * 50)
+            .map(|k| ((k * 5) % 11) as f32 / 5.0 - 1.0)
+            .collect();
+        quantize(&g, &x, QuantizeConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn the_file_follows_tflite_conventions() {
+        let g = small();
+        let bytes = export(&g).unwrap();
+        let model = fb::root_as_model(&bytes).unwrap();
+        assert!(fb::model_buffer_has_identifier(&bytes));
+        assert_eq!(model.version(), 3);
+        let buffers = model.buffers().unwrap();
+        assert!(buffers.get(0).data().is_none_or(|d| d.is_empty()));
+        // Codes in order of first use, with the converter's versions for int8 ops.
+        let codes: Vec<_> = model
+            .operator_codes()
+            .unwrap()
+            .iter()
+            .map(|c| (c.builtin_code(), c.deprecated_builtin_code(), c.version()))
+            .collect();
+        use fb::BuiltinOperator as B;
+        assert_eq!(
+            codes,
+            [
+                (B::QUANTIZE, 114, 1),
+                (B::DEPTHWISE_CONV_2D, 4, 3),
+                (B::RESHAPE, 22, 1),
+                (B::FULLY_CONNECTED, 9, 4),
+            ]
+        );
+        let sg = model.subgraphs().unwrap().get(0);
+        let tensors = sg.tensors().unwrap();
+        let ops = sg.operators().unwrap();
+        let dw = ops.get(1);
+        let o = dw.builtin_options_as_depthwise_conv_2_doptions().unwrap();
+        assert_eq!((o.padding(), o.depth_multiplier()), (fb::Padding::SAME, 2));
+        let ins = dw.inputs().unwrap();
+        let (filter, bias) = (
+            tensors.get(ins.get(1) as usize),
+            tensors.get(ins.get(2) as usize),
+        );
+        assert_eq!(
+            filter.shape().unwrap().iter().collect::<Vec<_>>(),
+            [1, 3, 3, 4]
+        );
+        let fq = filter.quantization().unwrap();
+        assert_eq!(fq.quantized_dimension(), 3);
+        assert!(fq.zero_point().unwrap().iter().all(|z| z == 0));
+        let Node::Conv2d {
+            x,
+            weights: Weights::I8 { q, scales, bias: b },
+            ..
+        } = &g.nodes[1]
+        else {
+            panic!("the depthwise layer");
+        };
+        assert_eq!(fq.scale().unwrap().iter().collect::<Vec<_>>(), *scales);
+        // File element (0, ky, kx, o) is the engine's (o, ky, kx, 0).
+        let data = buffers
+            .get(filter.buffer() as usize)
+            .data()
+            .unwrap()
+            .bytes();
+        for o in 0..4 {
+            for tap in 0..9 {
+                assert_eq!(data[tap * 4 + o] as i8, q[o * 9 + tap]);
+            }
+        }
+        // The bias: INT32 at scale input_scale * weight_scale[o], zero points 0,
+        // along axis 0.
+        assert_eq!(bias.type_(), fb::TensorType::INT32);
+        let bq = bias.quantization().unwrap();
+        let sx = g.tensors[*x].quant.unwrap().scale;
+        let want: Vec<f32> = scales.iter().map(|s| sx * s).collect();
+        assert_eq!(bq.scale().unwrap().iter().collect::<Vec<_>>(), want);
+        assert_eq!(bq.quantized_dimension(), 0);
+        let raw = buffers.get(bias.buffer() as usize).data().unwrap().bytes();
+        let stored: Vec<i32> = raw
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(stored, *b);
+        // The dense layer has no bias of its own but gets an int32 one of zeros
+        // (what quantize stores), weights [out, in] per channel along axis 0.
+        let fc = ops.get(3);
+        let w = tensors.get(fc.inputs().unwrap().get(1) as usize);
+        assert_eq!(w.shape().unwrap().iter().collect::<Vec<_>>(), [3, 100]);
+        assert_eq!(w.quantization().unwrap().quantized_dimension(), 0);
+        assert_eq!(w.quantization().unwrap().scale().unwrap().len(), 3);
+        assert_eq!(fc.inputs().unwrap().len(), 3);
+    }
+}
