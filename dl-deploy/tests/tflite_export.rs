@@ -287,6 +287,17 @@ fn graphs_tflite_cannot_run_give_named_errors() {
         assert!(why.contains("quantized with scale"), "{why}");
     }
 
+    // A graph whose node reads a tensor it does not have: an error, not a panic.
+    let mut g = Graph::new(&[1, 4]).unwrap();
+    g.unary(0, Unary::Tanh).unwrap();
+    if let Node::Unary { x, .. } = &mut g.nodes[0] {
+        *x = 7;
+    }
+    assert!(matches!(
+        tflite::export(&g),
+        Err(Error::TfLite { op: None, .. })
+    ));
+
     // Classic models.
     let mut g = Graph::new(&[1, 2]).unwrap();
     g.gaussian_nb(0, vec![0.0; 2], vec![0.0; 4], vec![1.0; 4], vec![0.0; 4])

@@ -52,9 +52,23 @@ pub fn export(g: &Graph) -> Result<Vec<u8>> {
     if g.tensors[g.input].view_of.is_some() {
         return Err(whole("an input that is a tensor of its own, not a view"));
     }
+    let ids_ok = g
+        .nodes
+        .iter()
+        .all(|node| node.inputs().iter().all(|&t| t < n) && node.output() < n)
+        && g.tensors.iter().all(|t| t.view_of.is_none_or(|v| v < n));
+    if !ids_ok {
+        return Err(whole("nodes and views that refer to tensors of the graph"));
+    }
     for t in &g.tensors {
-        if t.dims.is_empty() || t.dims.iter().any(|&d| d == 0 || d > i32::MAX as usize) {
-            return Err(whole("tensor shapes of positive dimensions"));
+        // Bounded like the importer's tensors, so no size computed from them overflows.
+        let bytes = t
+            .dims
+            .iter()
+            .try_fold(4usize, |acc, &d| acc.checked_mul(d))
+            .filter(|&b| b <= u32::MAX as usize);
+        if t.dims.is_empty() || t.dims.contains(&0) || bytes.is_none() {
+            return Err(whole("tensor shapes of positive dimensions, under 4 GiB"));
         }
         if t.dtype == DType::I8 && t.quant.is_none() {
             return Err(whole("a scale and zero point on every int8 tensor"));
@@ -193,7 +207,7 @@ impl<'g> Exporter<'g> {
         let Some(base) = self.g.tensors[t].view_of else {
             return Err(self.err("reads a tensor that no earlier node writes"));
         };
-        if !self.written[base] || base >= self.g.tensors.len() {
+        if !self.written[base] {
             return Err(self.err("reads a view of a tensor that no earlier node writes"));
         }
         if self.quant(base) != self.quant(t) || self.dtype(base) != self.dtype(t) {
@@ -283,6 +297,13 @@ impl<'g> Exporter<'g> {
         pad: (usize, usize),
         dilation: (usize, usize),
     ) -> Result<fb::Padding> {
+        if [
+            kernel.0, kernel.1, stride.0, stride.1, dilation.0, dilation.1,
+        ]
+        .contains(&0)
+        {
+            return Err(self.err("windows, strides and dilations of at least 1"));
+        }
         let fits = |p: fb::Padding| {
             let [Sweep { pad: ph, out: oh }, Sweep { pad: pw, out: ow }] = [
                 sweep(p, in_hw.0, kernel.0, stride.0, dilation.0),
