@@ -304,3 +304,51 @@ fn graphs_tflite_cannot_run_give_named_errors() {
         .unwrap();
     refused(&g, 0, "GaussianNb");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Damaged graphs (ids, shapes, geometry, quantization changed at random) give
+    /// an export or an error, never a panic; every export is a file the importer
+    /// takes back.
+    #[test]
+    fn damaged_graphs_never_panic(
+        node in 0usize..16,
+        tensor in 0usize..20,
+        id in 0usize..24,
+        dim in 0usize..12,
+        geo in proptest::collection::vec(0usize..5, 6),
+        zp in -130i32..130,
+        float in proptest::bool::ANY,
+    ) {
+        let mut g = if float { graph() } else { int8_graph() };
+        let n = node % g.nodes.len();
+        let t = tensor % g.tensors.len();
+        match &mut g.nodes[n] {
+            Node::Conv2d { params, x, .. } => {
+                params.kernel = (geo[0], geo[1]);
+                params.stride = (geo[2], geo[3]);
+                params.padding = (geo[4], geo[5]);
+                *x = id;
+            }
+            Node::MaxPool { params, y, .. } | Node::AvgPool { params, y, .. } => {
+                params.kernel = (geo[0], geo[1]);
+                params.stride = (geo[2], geo[3]);
+                params.padding = (geo[4], geo[5]);
+                *y = id;
+            }
+            Node::Add { b, .. } => *b = id,
+            Node::Dense { y, .. } | Node::Unary { y, .. } | Node::Softmax { y, .. } => *y = id,
+            _ => {}
+        }
+        let k = dim % g.tensors[t].dims.len();
+        g.tensors[t].dims[k] = dim;
+        if let Some(q) = &mut g.tensors[t].quant {
+            q.zero_point = zp;
+        }
+        if let Ok(file) = tflite::export(&g) {
+            let back = tflite::import(&file);
+            proptest::prop_assert!(back.is_ok(), "{:?}", back.err());
+        }
+    }
+}

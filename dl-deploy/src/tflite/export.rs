@@ -70,8 +70,13 @@ pub fn export(g: &Graph) -> Result<Vec<u8>> {
         if t.dims.is_empty() || t.dims.contains(&0) || bytes.is_none() {
             return Err(whole("tensor shapes of positive dimensions, under 4 GiB"));
         }
-        if t.dtype == DType::I8 && t.quant.is_none() {
-            return Err(whole("a scale and zero point on every int8 tensor"));
+        let q_ok = |q: QParams| {
+            q.scale.is_finite() && q.scale > 0.0 && (-128..=127).contains(&q.zero_point)
+        };
+        if t.dtype == DType::I8 && !t.quant.is_some_and(q_ok) {
+            return Err(whole(
+                "a positive finite scale and a zero point in -128..=127 on every int8 tensor",
+            ));
         }
     }
     ex.written[g.input] = true;
