@@ -191,7 +191,11 @@ impl<'g> Exporter<'g> {
         index as i32
     }
 
-    /// The code index of `(op, version)`, added on first use.
+    /// The code index of `(op, version)`, added on first use. TensorFlow Lite Micro
+    /// finds kernels by builtin code alone (`GetRegistrationFromOpCode` in
+    /// `op_resolver_bridge.cc` never reads the version); the versions written are the
+    /// converter's for the same op and types, which full TensorFlow Lite's resolver
+    /// checks against each kernel's supported range.
     fn code(&mut self, op: fb::BuiltinOperator, version: i32) -> usize {
         match self.codes.iter().position(|&c| c == (op, version)) {
             Some(k) => k,
