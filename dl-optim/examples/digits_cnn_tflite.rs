@@ -50,6 +50,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (graph, int8, _) = deploy(&model, &train)?;
     std::fs::write(dir.join(INT8_TFLITE), tflite::export(&int8)?)?;
     std::fs::write(dir.join(F32_TFLITE), tflite::export(&graph)?)?;
+    let io = int8_io(&int8);
+    std::fs::write(dir.join(INT8_IO_TFLITE), tflite::export(&io)?)?;
+    let q = io.tensors[io.input].quant.ok_or("an int8 input")?;
+    std::fs::write(
+        dir.join(INPUTS_INT8),
+        write_tflref1_i8(&[1, 8, 8, 1], &quantize_input(q, test.features())),
+    )?;
     std::fs::write(
         dir.join(INPUTS),
         write_tflref1_f32(&[1, 8, 8, 1], test.features()),

@@ -104,6 +104,47 @@ fn int8_tflite_runs_on_tflite_micro_as_on_our_engine() {
 }
 
 #[test]
+fn int8_in_int8_out_tflite_runs_on_tflite_micro_as_on_our_engine() {
+    // The firmware's form: no QUANTIZE, the caller passes int8 pixels.
+    let (_, int8, _, test) = pipeline();
+    let io = int8_io(&int8);
+    let file = tflite::export(&io).expect("the int8 graph exports");
+    assert!(
+        file == read(INT8_IO_TFLITE),
+        "the export is not the committed {INT8_IO_TFLITE} (rerun the example and regen.sh)"
+    );
+    let q = io.tensors[io.input].quant.unwrap();
+    let x = quantize_input(q, test.features());
+    let inputs = read(INPUTS_INT8);
+    let (dtype, _, count, body) = read_tflref1(&inputs).unwrap();
+    assert_eq!((dtype.as_str(), count), ("int8", test.n_samples()));
+    assert!(body.iter().zip(&x).all(|(&b, &v)| b as i8 == v) && body.len() == x.len());
+    let outputs = read(INT8_IO_OUT);
+    let (dtype, _, n, tflm) = read_tflref1(&outputs).unwrap();
+    assert_eq!((dtype.as_str(), n * CLASSES), ("int8", tflm.len()));
+    // TFLM's QUANTIZE of the float images gave the same int8 outputs as these int8
+    // images, so `quantize_input` is TFLM's input quantization on every image.
+    let with_quantize = read(INT8_OUT);
+    assert!(read_tflref1(&with_quantize).unwrap().3 == tflm);
+
+    let (blob, _) = encode(&io).unwrap();
+    let aligned = AlignedBlob::new(&blob);
+    let model: Model = Model::from_bytes(aligned.bytes()).unwrap();
+    let mut arena = HeapArena::new(model.arena_len());
+    let mut ours = vec![0i8; CLASSES];
+    let mut equal = 0;
+    for (x, want) in x.chunks_exact(IMAGE).zip(tflm.chunks_exact(CLASSES)) {
+        model.run(arena.bytes(), x, &mut ours).unwrap();
+        equal += usize::from(ours.iter().zip(want).all(|(&a, &b)| a == b as i8));
+    }
+    println!("{n} int8 test images: outputs equal to TensorFlow Lite Micro's on {equal}");
+    // No tolerance: integer arithmetic on the same numbers.
+    assert_eq!(equal, n);
+    let back = tflite::import(&file).unwrap();
+    assert!(encode(&back).unwrap().0 == blob);
+}
+
+#[test]
 fn reimporting_the_export_gives_the_same_blob() {
     let (_, int8, blob, _) = pipeline();
     let back = tflite::import(&tflite::export(&int8).unwrap()).expect("the export imports");

@@ -46,6 +46,12 @@ pub const CHECKPOINT: &str = "digits_cnn.safetensors";
 pub const INT8_TFLITE: &str = "digits_cnn_int8.tflite";
 /// See [`CHECKPOINT`].
 pub const F32_TFLITE: &str = "digits_cnn_f32.tflite";
+/// The int8 model without its QUANTIZE: int8 in and out, as a firmware feeds it.
+pub const INT8_IO_TFLITE: &str = "digits_cnn_int8_io.tflite";
+/// The test images quantized with the int8 model's input scale and zero point.
+pub const INPUTS_INT8: &str = "inputs_int8.bin";
+/// TensorFlow Lite Micro's outputs on [`INPUTS_INT8`], tflref1.
+pub const INT8_IO_OUT: &str = "tflm_int8_io_out.bin";
 /// The test images, f32 (the models' input), tflref1.
 pub const INPUTS: &str = "inputs.bin";
 /// TensorFlow Lite Micro's outputs on [`INPUTS`], tflref1.
@@ -141,5 +147,42 @@ pub fn write_tflref1_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
     )
     .into_bytes();
     out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+/// The int8 graph `q` (from `quantize`) with its first op, the input's QUANTIZE,
+/// removed: its input is the int8 tensor that op wrote.
+pub fn int8_io(q: &Graph) -> Graph {
+    let mut g = q.clone();
+    let Some(dl_deploy::Node::Quantize { x, y }) = g.nodes.first().cloned() else {
+        panic!("quantize puts a QUANTIZE first");
+    };
+    g.nodes.remove(0);
+    g.input = y;
+    // quantize appends the f32 input last; nothing reads it any more.
+    assert_eq!(x, g.tensors.len() - 1);
+    g.tensors.pop();
+    g
+}
+
+/// TensorFlow Lite's quantization of the input: `round(x / scale) + zero_point`,
+/// rounding half away from zero, clamped to int8.
+pub fn quantize_input(q: dl_deploy::QParams, x: &[f32]) -> Vec<i8> {
+    x.iter()
+        .map(|&v| ((v / q.scale).round() as i32 + q.zero_point).clamp(-128, 127) as i8)
+        .collect()
+}
+
+/// `values` (count tensors of `shape`, int8) as a tflref1 file.
+pub fn write_tflref1_i8(shape: &[usize], values: &[i8]) -> Vec<u8> {
+    let per: usize = shape.iter().product();
+    let shape: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let mut out = format!(
+        "tflref1 dtype=int8 shape={} count={}\n",
+        shape.join(","),
+        values.len() / per
+    )
+    .into_bytes();
+    out.extend(values.iter().map(|&v| v as u8));
     out
 }
