@@ -568,7 +568,9 @@ impl Graph {
         Ok(self.push(Node::MaxPool { x, y, params }))
     }
 
-    /// Average pooling.
+    /// Average pooling; `count_include_pad` (PyTorch's default) divides by the whole
+    /// window, else by the taps inside the input (TensorFlow Lite's rule); without
+    /// padding the two agree and the node records `false`.
     pub fn avg_pool(
         &mut self,
         x: TensorId,
@@ -576,11 +578,14 @@ impl Graph {
         count_include_pad: bool,
     ) -> Result<TensorId> {
         let y = self.pool_output(x, params, "AvgPool2d")?;
+        // Without padding both rules divide by the whole window; one spelling for it
+        // (TensorFlow Lite's, which is what an imported model has) keeps a graph and
+        // its `.tflite` round trip the same bytes.
         Ok(self.push(Node::AvgPool {
             x,
             y,
             params,
-            count_include_pad,
+            count_include_pad: count_include_pad && params.padding != (0, 0),
         }))
     }
 

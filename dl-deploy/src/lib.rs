@@ -41,7 +41,9 @@
 //!
 //! - TensorFlow Lite (`alloc`): [`tflite::import`] reads a `.tflite` file (int8 or
 //!   f32) into a [`Graph`] with the file's own weights and quantization, which
-//!   [`encode()`] writes as any other: in a firmware's `build.rs` or on a desktop.
+//!   [`encode()`] writes as any other: in a firmware's `build.rs` or on a desktop;
+//!   [`tflite::export`] writes a graph (ours, f32 or quantized) as a `.tflite` file
+//!   that TensorFlow Lite Micro runs with the same int8 outputs.
 //! - On a desktop (`alloc`): [`Prepared::from_model`] prepares a checked model once
 //!   (int8 dense weights packed for the CPU's fastest kernel, AVX-512 VNNI on x86-64,
 //!   parameters checked once) and [`Prepared::run`] runs it with the same bytes as

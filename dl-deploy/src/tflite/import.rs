@@ -59,7 +59,69 @@ pub fn import(bytes: &[u8]) -> Result<Graph> {
     if im.g.nodes.is_empty() {
         return Err(whole("the model has no operator"));
     }
-    Ok(im.g)
+    let mut g = im.g;
+    in_file_order(&mut g, &im.map);
+    Ok(g)
+}
+
+/// Renumbers the graph's tensors in the order of the file's tensors they stand for
+/// (`map[file index]`), so that a file written by [`super::export()`] gives back the
+/// graph it was written from, tensor ids and all, hence the same blob. A view the
+/// importer added with no file tensor of its own (a `FULLY_CONNECTED` flattening its
+/// input) stays right after the tensor created before it.
+fn in_file_order(g: &mut Graph, map: &[Option<TensorId>]) {
+    let n = g.tensors.len();
+    let mut key = vec![None; n];
+    for (f, &id) in map.iter().enumerate() {
+        if let Some(id) = id {
+            key[id] = Some(f);
+        }
+    }
+    let mut last = 0;
+    let keys: Vec<usize> = key
+        .iter()
+        .map(|k| {
+            last = k.unwrap_or(last);
+            last
+        })
+        .collect();
+    let mut order: Vec<TensorId> = (0..n).collect();
+    order.sort_by_key(|&id| keys[id]);
+    let mut new_id = vec![0; n];
+    for (pos, &id) in order.iter().enumerate() {
+        new_id[id] = pos;
+    }
+    let mut tensors: Vec<_> = order.iter().map(|&id| g.tensors[id].clone()).collect();
+    for t in &mut tensors {
+        t.view_of = t.view_of.map(|v| new_id[v]);
+    }
+    g.tensors = tensors;
+    g.input = new_id[g.input];
+    g.output = new_id[g.output];
+    for node in &mut g.nodes {
+        match node {
+            Node::Add { a, b, y, .. } => {
+                *a = new_id[*a];
+                *b = new_id[*b];
+                *y = new_id[*y];
+            }
+            Node::Quantize { x, y }
+            | Node::Dequantize { x, y }
+            | Node::Dense { x, y, .. }
+            | Node::Conv2d { x, y, .. }
+            | Node::MaxPool { x, y, .. }
+            | Node::AvgPool { x, y, .. }
+            | Node::Mean { x, y }
+            | Node::Unary { x, y, .. }
+            | Node::Softmax { x, y }
+            | Node::Trees { x, y, .. }
+            | Node::GaussianNb { x, y, .. }
+            | Node::Recurrent { x, y, .. } => {
+                *x = new_id[*x];
+                *y = new_id[*y];
+            }
+        }
+    }
 }
 
 /// The root table, after the FlatBuffers verifier has checked every offset, length
@@ -167,15 +229,21 @@ struct Importer<'a> {
 }
 
 /// Geometry of a window sweep along one axis, TensorFlow Lite's way.
-struct Sweep {
+pub(super) struct Sweep {
     /// Padding at the start (top or left).
-    pad: usize,
+    pub(super) pad: usize,
     /// Output size.
-    out: usize,
+    pub(super) out: usize,
 }
 
 /// `ComputePaddingHeightWidth` of TensorFlow Lite, along one axis.
-fn sweep(padding: fb::Padding, size: usize, k: usize, stride: usize, dilation: usize) -> Sweep {
+pub(super) fn sweep(
+    padding: fb::Padding,
+    size: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+) -> Sweep {
     // Saturating: a huge dilation from the file gives an output size of 0, which no
     // tensor of the file can match, rather than an overflow.
     let span = dilation

@@ -1,6 +1,10 @@
 //! TensorFlow Lite interop: reading a `.tflite` file into a [`Graph`] that
 //! [`crate::encode()`] writes as a blob, with every number the file holds (weights,
-//! biases, scales and zero points) kept as it is, never recalibrated.
+//! biases, scales and zero points) kept as it is, never recalibrated; and writing a
+//! [`Graph`] (f32, or int8 from [`crate::quantize()`]) as a `.tflite` file that
+//! TensorFlow Lite Micro runs ([`export()`]), by the same conventions in reverse.
+//! [`import()`] of an exported file gives back the graph, tensor ids and all, so it
+//! encodes to the same blob.
 //!
 //! ```no_run
 //! use dl_deploy::{encode, tflite, AlignedBlob, HeapArena, Model};
@@ -37,6 +41,7 @@
 //!   average pooling, `LOGISTIC`, `TANH`, `RELU` and `RELU6` on their own are
 //!   element-wise ops (256-entry tables in int8).
 
+mod export;
 mod import;
 /// flatc's Rust for TensorFlow Lite's schema (`tflite::Model` and every table it
 /// reaches, readers and builders): generated, not edited; the file's header says how
@@ -57,6 +62,7 @@ mod import;
 #[rustfmt::skip]
 pub(crate) mod schema;
 
+pub use export::export;
 pub use import::import;
 
 #[cfg(doc)]
