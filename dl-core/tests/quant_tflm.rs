@@ -266,7 +266,7 @@ fn range(rng: &mut Rng, lo: i64, hi: i64) -> i64 {
 }
 
 #[test]
-#[ignore = "needs g++, TFLM_DIR and GEMMLOWP_DIR"]
+#[ignore = "needs TFLM's and gemmlowp's C++ sources (TFLM_DIR, GEMMLOWP_DIR), on no registry CI reaches"]
 fn every_kernel_matches_tflite_micro() {
     let exe = build_harness();
     let mut child = Command::new(&exe)
