@@ -6,6 +6,10 @@
 //! arena of `arena_len()` bytes and buffers of its types and sizes, within the same
 //! bounds. No input may panic. Also rebuilds the seed blobs (`fuzz/common/seeds.rs`)
 //! and checks that they load, run and together use every op kind.
+//!
+//! The `tflite` target's corpus and regressions (`.tflite` files, real and mutated)
+//! go through its own check (`fuzz/common/tflite.rs`): import, encode, then the
+//! blob check above. No input may panic.
 
 #[path = "../fuzz/common/harness.rs"]
 mod harness;
@@ -13,6 +17,8 @@ mod harness;
 mod replay;
 #[path = "../fuzz/common/seeds.rs"]
 mod seeds;
+#[path = "../fuzz/common/tflite.rs"]
+mod tflite;
 
 use std::path::Path;
 
@@ -63,6 +69,44 @@ fn blob_corpus() {
 #[test]
 fn blob_crc_corpus() {
     replay("blob_crc", harness::check_blob_crc);
+}
+
+#[test]
+fn tflite_corpus() {
+    use tflite::TfliteOutcome as T;
+    let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let outcomes = replay::replay(&fuzz_dir, "tflite", 20, tflite::check_tflite);
+    let (mut refused, mut not_encoded, mut ran, mut kinds) = (0, 0, 0, 0);
+    for (_, o) in &outcomes {
+        match o {
+            T::Refused(_) => refused += 1,
+            T::NotEncoded(_) => not_encoded += 1,
+            T::Blob(Outcome::Ran { kinds: k, .. }) => {
+                ran += 1;
+                kinds |= k;
+            }
+            T::Blob(_) => {}
+        }
+    }
+    println!(
+        "tflite: {} inputs: {refused} refused at import, {not_encoded} not encoded, {ran} ran (op kinds {kinds:#x})",
+        outcomes.len()
+    );
+    // The corpus holds both real models and the one-op models: if none of them
+    // imports and runs any more, the corpus fuzzes nothing past the reader.
+    assert!(ran >= 5, "only {ran} corpus files import and run");
+}
+
+/// The 7-byte file the `tflite` fuzzer found: the FlatBuffers verifier accepted
+/// its root table, then the identifier check asserted on a file shorter than
+/// 8 bytes. It must be refused as corrupt, at the identifier.
+#[test]
+fn tflite_short_file_is_corrupt() {
+    let bytes = [0, 0, 0, 0, 24, 236, 3];
+    assert!(matches!(
+        dl_deploy::tflite::import(&bytes),
+        Err(dl_deploy::Error::Corrupt { offset: 4, .. })
+    ));
 }
 
 #[test]

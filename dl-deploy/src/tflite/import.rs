@@ -130,8 +130,9 @@ fn verify(bytes: &[u8]) -> Result<fb::Model<'_>> {
     let opts = VerifierOptions::default();
     let model = fb::root_as_model_with_opts(&opts, bytes).map_err(|e| flatbuffer_error(&e))?;
     // The identifier is optional in FlatBuffers but the converter always writes it;
-    // a file without it is most likely not TensorFlow Lite at all.
-    if !fb::model_buffer_has_identifier(bytes) {
+    // a file without it is most likely not TensorFlow Lite at all. The verifier
+    // accepts a root table in fewer than 8 bytes, where the identifier check asserts.
+    if bytes.len() < 8 || !fb::model_buffer_has_identifier(bytes) {
         return Err(Error::Corrupt {
             offset: 4,
             expected: "the TensorFlow Lite file identifier \"TFL3\"",
