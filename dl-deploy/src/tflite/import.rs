@@ -128,7 +128,8 @@ fn in_file_order(g: &mut Graph, map: &[Option<TensorId>]) {
 /// and union in the file, and its identifier.
 fn verify(bytes: &[u8]) -> Result<fb::Model<'_>> {
     let opts = VerifierOptions::default();
-    let model = fb::root_as_model_with_opts(&opts, bytes).map_err(|e| flatbuffer_error(&e))?;
+    let model =
+        fb::root_as_model_with_opts(&opts, bytes).map_err(|e| flatbuffer_error(&e, bytes.len()))?;
     // The identifier is optional in FlatBuffers but the converter always writes it;
     // a file without it is most likely not TensorFlow Lite at all. The verifier
     // accepts a root table in fewer than 8 bytes, where the identifier check asserts.
@@ -144,7 +145,7 @@ fn verify(bytes: &[u8]) -> Result<fb::Model<'_>> {
 /// The verifier's finding as the blob reader reports one: where and what. The
 /// offset is the field that refers to the bad data when the verifier names one (the
 /// innermost step of its trace), else the bad data's own position.
-fn flatbuffer_error(e: &InvalidFlatbuffer) -> Error {
+fn flatbuffer_error(e: &InvalidFlatbuffer, len: usize) -> Error {
     use InvalidFlatbuffer as E;
     let (at, trace, expected) = match e {
         E::MissingRequiredField { error_trace, .. } => (
@@ -201,10 +202,18 @@ fn flatbuffer_error(e: &InvalidFlatbuffer) -> Error {
         | ErrorTraceDetail::TableField { position, .. }
         | ErrorTraceDetail::UnionVariant { position, .. } => *position,
     });
-    Error::Corrupt {
-        offset: field.unwrap_or(at),
-        expected,
+    let offset = field.unwrap_or(at);
+    // A file that is not a FlatBuffer at all (text, say) sends the verifier through
+    // offsets read from arbitrary bytes, so the position it reports can lie past the
+    // end: name the root offset, where the walk went wrong, instead.
+    if offset > len {
+        return Error::Corrupt {
+            offset: 0,
+            expected: "a root offset (byte 0) leading to tables inside the file: \
+                       is this a .tflite file?",
+        };
     }
+    Error::Corrupt { offset, expected }
 }
 
 /// An error about the model as a whole (no operator).

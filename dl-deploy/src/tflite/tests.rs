@@ -429,6 +429,26 @@ fn file_without_the_identifier() {
     assert!(matches!(import(&m), Err(Error::Corrupt { offset: 4, .. })));
 }
 
+/// A file that is not a FlatBuffer leads the verifier through offsets made of
+/// arbitrary bytes; the error must still name a byte inside the file.
+#[test]
+fn text_file_errors_name_a_byte_inside_it() {
+    for text in [
+        &include_bytes!("../../Cargo.toml")[..],
+        b"[package]\nname = \"x\"\n\n\n\n\n",
+        b"hello, this is not a model at all",
+    ] {
+        match import(text) {
+            Err(Error::Corrupt { offset, .. }) => assert!(
+                offset <= text.len(),
+                "offset {offset} is outside the {}-byte file",
+                text.len()
+            ),
+            other => panic!("a text file must be Corrupt, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn float_io_around_an_int8_dense_layer() {
     // QUANTIZE (scale 0.5, zero point -1), FULLY_CONNECTED int8 (weights [[2, -1]]
