@@ -1,6 +1,8 @@
 //! Random forests (Breiman 2001): many CART trees, each grown on a bootstrap sample
 //! and trying only a random subset of `max_features` features at each split; the
-//! forest predicts the class of largest mean leaf probability.
+//! forest predicts the class of largest mean leaf probability
+//! ([`RandomForest`]), or the mean of the trees' predictions with regression trees
+//! ([`RandomForestRegressor`], out-of-bag score = R^2).
 //!
 //! - Out-of-bag score: each sample is predicted by the trees whose bootstrap missed
 //!   it; `oob_score` is the accuracy of those predictions (samples no tree missed
@@ -424,6 +426,86 @@ impl<T: Scalar> Predict<T, T> for FittedForestRegressor<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regressor_fits_a_smooth_function_and_reports_oob_r2() {
+        let mut rng = Rng::seed_from_u64(4);
+        let n = 300;
+        let x: Vec<f64> = (0..n * 2).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let y: Vec<f64> = x.chunks(2).map(|r| r[0] * r[0] + 0.5 * r[1]).collect();
+        let xm = MatRef::new(&x, n, 2).unwrap();
+        let f = RandomForestRegressor::new(30).oob_score(true).seed(1);
+        let a = f.fit(xm, &y).unwrap();
+        assert_eq!(
+            a.predict(xm).unwrap(),
+            f.fit(xm, &y).unwrap().predict(xm).unwrap()
+        );
+        // A noise-free smooth target with 300 points: a forest explains most of it
+        // out of bag (a broken OOB mean, e.g. not divided by the trees that missed
+        // a sample, gives R^2 far below 0).
+        let oob = a.oob_score.unwrap();
+        assert!(oob > 0.9 && oob < 1.0, "oob {oob}");
+    }
+
+    #[test]
+    fn regressor_bad_input_gives_named_errors() {
+        let x = [0.0f64, 1.0, 2.0, 3.0];
+        let xm = MatRef::new(&x, 2, 2).unwrap();
+        let y = [0.0f64, 1.0];
+        let e = RandomForestRegressor::new(0).fit(xm, &y).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "n_estimators",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = RandomForestRegressor::new(2)
+            .tree(DecisionTree::default())
+            .fit(xm, &y)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "criterion",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = RandomForestRegressor::new(2)
+            .fit(MatRef::new(&[] as &[f64], 0, 2).unwrap(), &[])
+            .unwrap_err();
+        assert!(matches!(e, Error::EmptyData { .. }), "{e:?}");
+        let e = RandomForestRegressor::new(2)
+            .fit(xm, &[f64::NAN, 0.0])
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { row: 0, col: 2 }), "{e:?}");
+        let bad_x = [0.0f64, 1.0, f64::INFINITY, 3.0];
+        let e = RandomForestRegressor::new(2)
+            .fit(MatRef::new(&bad_x, 2, 2).unwrap(), &y)
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { row: 1, col: 0 }), "{e:?}");
+        let e = RandomForestRegressor::new(2)
+            .oob_score(true)
+            .bootstrap(false)
+            .fit(xm, &y)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "oob_score",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn same_seed_same_forest_and_oob_is_reported() {

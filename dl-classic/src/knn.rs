@@ -1,6 +1,7 @@
-//! k-nearest neighbours classification: a query is labelled by the (optionally
-//! distance-weighted) vote of its `k` closest training rows under the L1 (Manhattan)
-//! or L2 (Euclidean) distance.
+//! k-nearest neighbours: a query is labelled by the (optionally distance-weighted)
+//! vote of its `k` closest training rows under the L1 (Manhattan) or L2 (Euclidean)
+//! distance ([`KNeighborsClassifier`]), or predicted as the (optionally weighted)
+//! mean of their targets ([`KNeighborsRegressor`]); both share one search.
 //!
 //! - `weights = Uniform`: each neighbour votes 1; `Distance`: each votes `1 / d`, and
 //!   if any neighbour is at distance 0 only those vote (scikit-learn's rule).
@@ -893,6 +894,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn regressor_means_by_hand_and_exact_match_rule() {
+        let x = [0.0f64, 1.0, 10.0];
+        let y = [0.0f64, 2.0, 10.0];
+        let xm = MatRef::new(&x, 3, 1).unwrap();
+        let q = MatRef::new(&[8.0f64, 1.0], 2, 1).unwrap();
+        // Query 8: neighbours 10 (d = 2, y = 10) and 1 (d = 7, y = 2).
+        // Query 1: neighbours 1 (d = 0, y = 2) and 0 (d = 1, y = 0).
+        let u = KNeighborsRegressor::new(2).fit(xm, &y).unwrap();
+        assert_eq!(u.predict(q).unwrap(), vec![6.0, 1.0]);
+        let w = KNeighborsRegressor::new(2)
+            .weights(Weights::Distance)
+            .fit(xm, &y)
+            .unwrap()
+            .predict(q)
+            .unwrap();
+        let want = (10.0 / 2.0 + 2.0 / 7.0) / (1.0 / 2.0 + 1.0 / 7.0);
+        // Two products, two sums and a division: a few ulps.
+        assert!((w[0] - want).abs() <= 4.0 * f64::EPSILON * want, "{}", w[0]);
+        // A neighbour at distance 0 takes all the weight.
+        assert_eq!(w[1], 2.0);
+    }
+
+    #[test]
+    fn regressor_bad_input_gives_named_errors() {
+        let x = [0.0f64, 1.0, 2.0, 3.0];
+        let y = [0.0f64, 1.0];
+        let xm = MatRef::new(&x, 2, 2).unwrap();
+        let e = KNeighborsRegressor::new(0).fit(xm, &y).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "n_neighbors",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = KNeighborsRegressor::new(3).fit(xm, &y).unwrap_err();
+        assert!(matches!(e, Error::TooFewSamples { k: 3, n: 2 }), "{e:?}");
+        let e = KNeighborsRegressor::new(1)
+            .fit(MatRef::new(&[] as &[f64], 0, 2).unwrap(), &[])
+            .unwrap_err();
+        assert!(matches!(e, Error::EmptyData { .. }), "{e:?}");
+        let bad_x = [0.0f64, f64::NAN, 2.0, 3.0];
+        let e = KNeighborsRegressor::new(1)
+            .fit(MatRef::new(&bad_x, 2, 2).unwrap(), &y)
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { row: 0, col: 1 }), "{e:?}");
+        let e = KNeighborsRegressor::new(1)
+            .fit(xm, &[0.0, f64::NAN])
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { row: 1, col: 2 }), "{e:?}");
+        let m = KNeighborsRegressor::new(1).fit(xm, &y).unwrap();
+        let e = m
+            .predict(MatRef::new(&[f64::NAN, 0.0], 1, 2).unwrap())
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e:?}");
+        let e = m.predict(MatRef::new(&[0.0], 1, 1).unwrap()).unwrap_err();
+        assert!(matches!(e, Error::FeatureMismatch { .. }), "{e:?}");
+    }
+
+    #[test]
     fn one_nn_on_points_and_distance_weighting() {
         let x = [0.0f64, 0.0, 1.0, 0.0, 10.0, 0.0];
         let y = [0usize, 0, 1];
@@ -953,7 +1017,7 @@ mod tests {
             .algorithm(Algorithm::Brute)
             .fit(MatRef::new(&x, n, d).unwrap(), &y)
             .unwrap();
-        let got = model.kneighbors_rows(&q, m);
+        let got = model.index.kneighbors_rows(&q, m);
         for (row, nn) in q.chunks(d).zip(&got) {
             let mut naive: Vec<(f32, usize)> = x
                 .chunks(d)
