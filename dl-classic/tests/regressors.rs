@@ -180,21 +180,33 @@ fn bootstrap_forest_regressor_r2_is_within_002_of_sklearn() {
     let xtr = MatRef::new(&data.xtr, N_TRAIN, D).unwrap();
     let xte = MatRef::new(&data.xte, data.yte.len(), D).unwrap();
     let p = &r["forest_params"];
-    let forest = RandomForestRegressor::new(p[0] as usize)
-        .max_features(MaxFeatures::Fraction(1.0 / 3.0))
-        .min_samples_leaf(p[1] as usize)
-        .seed(0)
-        .fit(xtr, &data.ytr)
-        .unwrap();
-    let ours = r2(&data.yte, &forest.predict(xte).unwrap());
+    // Our mean over seeds 0..5, against scikit-learn's over seeds 0..9: means are
+    // steadier than one run.
+    let seeds = 0..5u64;
+    let ours = seeds
+        .clone()
+        .map(|seed| {
+            let forest = RandomForestRegressor::new(p[0] as usize)
+                .max_features(MaxFeatures::Fraction(1.0 / 3.0))
+                .min_samples_leaf(p[1] as usize)
+                .seed(seed)
+                .fit(xtr, &data.ytr)
+                .unwrap();
+            r2(&data.yte, &forest.predict(xte).unwrap())
+        })
+        .sum::<f64>()
+        / seeds.count() as f64;
     let sk = &r["forest_r2"];
     let sk_mean = sk.iter().sum::<f64>() / sk.len() as f64;
-    eprintln!("test R^2: ours {ours:.4}, scikit-learn mean over 10 seeds {sk_mean:.4}");
+    eprintln!("test R^2: ours (mean of 5 seeds) {ours:.4}, scikit-learn (mean of 10) {sk_mean:.4}");
     // Bootstrap samples and feature subsets come from different random streams,
     // so only the distribution of R^2 can match: scikit-learn's own R^2 spans
-    // 0.017 over seeds 0..9 on this split. 0.02 below its mean allows that spread
-    // and no more (a forest without feature subsampling or with a wrong criterion
-    // loses more than that).
+    // 0.017 over seeds 0..9 on this split (0.399 to 0.417), so 0.02 below its mean
+    // is about that spread. This checks the forest is as good as scikit-learn's,
+    // not that it grows the same trees (that is checked without bootstrap above);
+    // on this small noisy set even other settings (all features per split, or
+    // leaves of one sample) reach 0.38 to 0.41, so it catches broken averaging or
+    // leaf values, not a wrong max_features.
     assert!(
         ours >= sk_mean - 0.02,
         "R^2 {ours} is more than 0.02 below scikit-learn's {sk_mean}"
