@@ -1,6 +1,7 @@
-//! k-nearest neighbours classification: a query is labelled by the (optionally
-//! distance-weighted) vote of its `k` closest training rows under the L1 (Manhattan)
-//! or L2 (Euclidean) distance.
+//! k-nearest neighbours: a query is labelled by the (optionally distance-weighted)
+//! vote of its `k` closest training rows under the L1 (Manhattan) or L2 (Euclidean)
+//! distance ([`KNeighborsClassifier`]), or predicted as the (optionally weighted)
+//! mean of their targets ([`KNeighborsRegressor`]); both share one search.
 //!
 //! - `weights = Uniform`: each neighbour votes 1; `Distance`: each votes `1 / d`, and
 //!   if any neighbour is at distance 0 only those vote (scikit-learn's rule).
@@ -153,10 +154,19 @@ impl KNeighborsClassifier {
 #[derive(Clone, Debug)]
 pub struct FittedKNeighborsClassifier<T> {
     params: KNeighborsClassifier,
-    x: Vec<T>,
     /// Class index (into `classes`) of each training row.
     y: Vec<usize>,
     classes: Vec<usize>,
+    index: Neighbors<T>,
+}
+
+/// The neighbour search shared by the classifier and the regressor: the training
+/// rows, plus a KD-tree or the norms brute-force L2 needs.
+#[derive(Clone, Debug)]
+struct Neighbors<T> {
+    k: usize,
+    metric: Metric,
+    x: Vec<T>,
     n_features: usize,
     tree: Option<KdTree<T>>,
     /// Squared norms of the training rows (brute-force L2 only, else empty).
@@ -358,34 +368,13 @@ impl<T: Scalar> Fit<T, usize> for KNeighborsClassifier {
     type Error = Error;
 
     fn fit(&self, x: MatRef<'_, T>, y: &[usize]) -> Result<Self::Fitted> {
-        self.validate()?;
-        check_xy(x, y.len(), "KNeighborsClassifier::fit")?;
-        if self.n_neighbors > x.rows() {
-            return Err(Error::TooFewSamples {
-                k: self.n_neighbors,
-                n: x.rows(),
-            });
-        }
+        let index = Neighbors::build(self, x, y.len(), "KNeighborsClassifier::fit")?;
         let (classes, yi) = encode_labels(y);
-        let use_tree = match self.algorithm {
-            Algorithm::Brute => false,
-            Algorithm::KdTree => true,
-            Algorithm::Auto => x.cols() <= 12 && x.rows() > 64,
-        };
-        let tree = use_tree.then(|| KdTree::build(x.data(), x.rows(), x.cols(), self.leaf_size));
-        let sq_norms = if !use_tree && self.metric == Metric::L2 {
-            x.iter_rows().map(dot_self).collect()
-        } else {
-            Vec::new()
-        };
         Ok(FittedKNeighborsClassifier {
             params: *self,
-            x: x.data().to_vec(),
             y: yi,
             classes,
-            n_features: x.cols(),
-            tree,
-            sq_norms,
+            index,
         })
     }
 }
@@ -427,20 +416,68 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
     /// nearest first.
     pub fn kneighbors(&self, query: &[T]) -> Result<Vec<(T, usize)>> {
         let q = MatRef::new(query, 1, query.len())?;
-        check_predict(q, self.n_features, 1, "KNeighborsClassifier::kneighbors")?;
-        Ok(self.kneighbors_rows(query, 1).pop().unwrap_or_default())
+        check_predict(
+            q,
+            self.index.n_features,
+            1,
+            "KNeighborsClassifier::kneighbors",
+        )?;
+        Ok(self
+            .index
+            .kneighbors_rows(query, 1)
+            .pop()
+            .unwrap_or_default())
+    }
+}
+
+impl<T: Scalar> Neighbors<T> {
+    /// Checks the parameters and the training rows (`y_len` targets), then builds
+    /// the search structure the parameters ask for.
+    fn build(
+        p: &KNeighborsClassifier,
+        x: MatRef<'_, T>,
+        y_len: usize,
+        op: &'static str,
+    ) -> Result<Self> {
+        p.validate()?;
+        check_xy(x, y_len, op)?;
+        if p.n_neighbors > x.rows() {
+            return Err(Error::TooFewSamples {
+                k: p.n_neighbors,
+                n: x.rows(),
+            });
+        }
+        let use_tree = match p.algorithm {
+            Algorithm::Brute => false,
+            Algorithm::KdTree => true,
+            Algorithm::Auto => x.cols() <= 12 && x.rows() > 64,
+        };
+        let tree = use_tree.then(|| KdTree::build(x.data(), x.rows(), x.cols(), p.leaf_size));
+        let sq_norms = if !use_tree && p.metric == Metric::L2 {
+            x.iter_rows().map(dot_self).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Neighbors {
+            k: p.n_neighbors,
+            metric: p.metric,
+            x: x.data().to_vec(),
+            n_features: x.cols(),
+            tree,
+            sq_norms,
+        })
     }
 
     /// Nearest neighbours of each of the `rows` rows of `q` (already checked), by
     /// the KD-tree or by [`Self::brute`].
     fn kneighbors_rows(&self, q: &[T], rows: usize) -> Vec<Vec<(T, usize)>> {
-        let (d, k) = (self.n_features, self.params.n_neighbors);
+        let (d, k) = (self.n_features, self.k);
         let mut out = Vec::with_capacity(rows);
         match &self.tree {
             Some(tree) => {
                 for row in q.chunks_exact(d).take(rows) {
                     let mut best = Nearest::new(k);
-                    tree.search(&self.x, d, row, self.params.metric, &mut best);
+                    tree.search(&self.x, d, row, self.metric, &mut best);
                     out.push(best.items);
                 }
             }
@@ -458,14 +495,14 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
     /// use [`dl_core::distance::pairwise`]. The distances returned for the chosen
     /// neighbours are then recomputed exactly with [`distance`].
     fn brute(&self, q: &[T], rows: usize, out: &mut Vec<Vec<(T, usize)>>) {
-        let (d, k, n) = (self.n_features, self.params.n_neighbors, self.y.len());
+        let (d, k, n) = (self.n_features, self.k, self.x.len() / self.n_features);
         let use_gemm = self.use_gemm(rows);
         let q_norms: Vec<T> = if use_gemm {
             q.chunks_exact(d).map(|r| dot_self(r)).collect()
         } else {
             Vec::new()
         };
-        let metric = match self.params.metric {
+        let metric = match self.metric {
             Metric::L1 => dl_core::distance::Metric::L1,
             Metric::L2 => dl_core::distance::Metric::SqL2,
         };
@@ -481,7 +518,7 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
                     let two = T::from_f64_lossy(-2.0);
                     dl_core::gemm::gemm(false, true, qb, tc, d, two, block, chunk, T::ZERO, tile)
                         .is_ok()
-                } else if self.params.metric == Metric::L1 && d >= L1_MIN_DIM {
+                } else if self.metric == Metric::L1 && d >= L1_MIN_DIM {
                     // Fixed pieces of queries (not one per thread), so each distance
                     // is computed the same way whatever the number of threads.
                     const PIECE: usize = 64;
@@ -504,7 +541,7 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
                     // Sizes were checked by the caller; fall back to direct loops.
                     for (i, r) in block.chunks_exact(d).enumerate() {
                         for (j, t) in chunk.chunks_exact(d).enumerate() {
-                            tile[i * tc + j] = distance(self.params.metric, r, t);
+                            tile[i * tc + j] = distance(self.metric, r, t);
                         }
                     }
                 }
@@ -525,12 +562,7 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
             let mut nn: Vec<(T, usize)> = top
                 .row(r)
                 .filter(|&j| j != usize::MAX)
-                .map(|j| {
-                    (
-                        distance(self.params.metric, row, &self.x[j * d..(j + 1) * d]),
-                        j,
-                    )
-                })
+                .map(|j| (distance(self.metric, row, &self.x[j * d..(j + 1) * d]), j))
                 .collect();
             nn.sort_by(|a, b| a.0.total_cmp_like(&b.0).then(a.1.cmp(&b.1)));
             out.push(nn);
@@ -540,27 +572,29 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
     /// Whether brute force takes the GEMM expansion: L2, at least 8 features and
     /// enough work (dl-core's own rule for `pairwise`), so small problems stay exact.
     fn use_gemm(&self, rows: usize) -> bool {
-        self.params.metric == Metric::L2
+        self.metric == Metric::L2
             && !self.sq_norms.is_empty()
             && self.n_features >= 8
             && rows
-                .saturating_mul(self.y.len())
+                .saturating_mul(self.x.len() / self.n_features)
                 .saturating_mul(self.n_features)
                 >= 1 << 15
     }
+}
 
+impl<T: Scalar> FittedKNeighborsClassifier<T> {
     /// Class votes (weighted per `weights`, normalised to sum to 1) for each row of
     /// `x`, as a `rows x n_classes` matrix in the order of [`Self::classes`].
     pub fn predict_proba(&self, x: MatRef<'_, T>) -> Result<Vec<T>> {
         check_predict(
             x,
-            self.n_features,
+            self.index.n_features,
             x.rows(),
             "KNeighborsClassifier::predict_proba",
         )?;
         let nc = self.classes.len();
         let mut out = vec![T::ZERO; x.rows() * nc];
-        let nns = self.kneighbors_rows(x.data(), x.rows());
+        let nns = self.index.kneighbors_rows(x.data(), x.rows());
         for (nn, votes) in nns.iter().zip(out.chunks_exact_mut(nc)) {
             self.votes(nn, votes);
         }
@@ -569,26 +603,38 @@ impl<T: Scalar> FittedKNeighborsClassifier<T> {
 
     fn votes(&self, nn: &[(T, usize)], votes: &mut [T]) {
         votes.iter_mut().for_each(|v| *v = T::ZERO);
-        let exact = nn.iter().any(|(d, _)| *d == T::ZERO);
-        for (d, i) in nn {
-            let w = match self.params.weights {
-                Weights::Uniform => T::ONE,
-                Weights::Distance if exact => {
-                    if *d == T::ZERO {
-                        T::ONE
-                    } else {
-                        T::ZERO
-                    }
-                }
-                Weights::Distance => T::ONE / *d,
-            };
-            votes[self.y[*i]] = votes[self.y[*i]] + w;
+        for (w, i) in neighbor_weights(self.params.weights, nn) {
+            votes[self.y[i]] = votes[self.y[i]] + w;
         }
         let total: T = votes.iter().copied().sum();
         if total > T::ZERO {
             votes.iter_mut().for_each(|v| *v = *v / total);
         }
     }
+}
+
+/// Each neighbour's weight and training index: 1 under `Uniform`; `1 / d` under
+/// `Distance`, except that when any neighbour is at distance 0 only those count
+/// (weight 1), as in scikit-learn's `_get_weights`.
+fn neighbor_weights<T: Scalar>(
+    weights: Weights,
+    nn: &[(T, usize)],
+) -> impl Iterator<Item = (T, usize)> + '_ {
+    let exact = nn.iter().any(|(d, _)| *d == T::ZERO);
+    nn.iter().map(move |&(d, i)| {
+        let w = match weights {
+            Weights::Uniform => T::ONE,
+            Weights::Distance if exact => {
+                if d == T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            Weights::Distance => T::ONE / d,
+        };
+        (w, i)
+    })
 }
 
 /// A total order on floats for sorting distances (NaN cannot occur: inputs are
@@ -621,15 +667,117 @@ impl<T: Scalar> Predict<T, usize> for FittedKNeighborsClassifier<T> {
     fn predict_into(&self, x: MatRef<'_, T>, out: &mut [usize]) -> Result<()> {
         check_predict(
             x,
-            self.n_features,
+            self.index.n_features,
             out.len(),
             "KNeighborsClassifier::predict",
         )?;
         let mut votes = vec![T::ZERO; self.classes.len()];
-        let nns = self.kneighbors_rows(x.data(), x.rows());
+        let nns = self.index.kneighbors_rows(x.data(), x.rows());
         for (nn, o) in nns.iter().zip(out.iter_mut()) {
             self.votes(nn, &mut votes);
             *o = self.classes[argmax(&votes)];
+        }
+        Ok(())
+    }
+}
+
+/// k-nearest-neighbour regression: a query's prediction is the mean of its `k`
+/// nearest training targets (or their `1 / d`-weighted mean, see [`Weights`]).
+/// The settings are the classifier's (a separate type because the classifier
+/// already implements `Fit` with `usize` targets, as for
+/// [`crate::tree::DecisionTreeRegressor`]); the search is the classifier's.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct KNeighborsRegressor(pub KNeighborsClassifier);
+
+impl KNeighborsRegressor {
+    /// Defaults (scikit-learn's: uniform weights, Euclidean) with `k` neighbours.
+    pub fn new(k: usize) -> Self {
+        KNeighborsRegressor(KNeighborsClassifier::new(k))
+    }
+    /// Sets the neighbour weighting.
+    pub fn weights(self, w: Weights) -> Self {
+        KNeighborsRegressor(self.0.weights(w))
+    }
+    /// Sets the distance.
+    pub fn metric(self, m: Metric) -> Self {
+        KNeighborsRegressor(self.0.metric(m))
+    }
+    /// Sets the search method.
+    pub fn algorithm(self, a: Algorithm) -> Self {
+        KNeighborsRegressor(self.0.algorithm(a))
+    }
+    /// Sets the KD-tree leaf size.
+    pub fn leaf_size(self, s: usize) -> Self {
+        KNeighborsRegressor(self.0.leaf_size(s))
+    }
+    /// Checks every hyper-parameter.
+    pub fn validate(&self) -> Result<()> {
+        self.0.validate()
+    }
+}
+
+/// A fitted k-NN regressor: the training rows and their targets.
+#[derive(Clone, Debug)]
+pub struct FittedKNeighborsRegressor<T> {
+    weights: Weights,
+    y: Vec<T>,
+    index: Neighbors<T>,
+}
+
+impl<T: Scalar> Fit<T, T> for KNeighborsRegressor {
+    type Fitted = FittedKNeighborsRegressor<T>;
+    type Error = Error;
+
+    fn fit(&self, x: MatRef<'_, T>, y: &[T]) -> Result<Self::Fitted> {
+        let index = Neighbors::build(&self.0, x, y.len(), "KNeighborsRegressor::fit")?;
+        if let Some(row) = y.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { row, col: x.cols() });
+        }
+        Ok(FittedKNeighborsRegressor {
+            weights: self.0.weights,
+            y: y.to_vec(),
+            index,
+        })
+    }
+}
+
+impl<T: Scalar> FittedKNeighborsRegressor<T> {
+    /// The `k` nearest training rows of `query`: `(distance, training index)` pairs,
+    /// nearest first.
+    pub fn kneighbors(&self, query: &[T]) -> Result<Vec<(T, usize)>> {
+        let q = MatRef::new(query, 1, query.len())?;
+        check_predict(
+            q,
+            self.index.n_features,
+            1,
+            "KNeighborsRegressor::kneighbors",
+        )?;
+        Ok(self
+            .index
+            .kneighbors_rows(query, 1)
+            .pop()
+            .unwrap_or_default())
+    }
+}
+
+impl<T: Scalar> Predict<T, T> for FittedKNeighborsRegressor<T> {
+    type Error = Error;
+
+    fn predict_into(&self, x: MatRef<'_, T>, out: &mut [T]) -> Result<()> {
+        check_predict(
+            x,
+            self.index.n_features,
+            out.len(),
+            "KNeighborsRegressor::predict",
+        )?;
+        let nns = self.index.kneighbors_rows(x.data(), x.rows());
+        for (nn, o) in nns.iter().zip(out.iter_mut()) {
+            let (mut num, mut den) = (T::ZERO, T::ZERO);
+            for (w, i) in neighbor_weights(self.weights, nn) {
+                num = num + w * self.y[i];
+                den = den + w;
+            }
+            *o = num / den;
         }
         Ok(())
     }
@@ -746,6 +894,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn regressor_means_by_hand_and_exact_match_rule() {
+        let x = [0.0f64, 1.0, 10.0];
+        let y = [0.0f64, 2.0, 10.0];
+        let xm = MatRef::new(&x, 3, 1).unwrap();
+        let q = MatRef::new(&[8.0f64, 1.0], 2, 1).unwrap();
+        // Query 8: neighbours 10 (d = 2, y = 10) and 1 (d = 7, y = 2).
+        // Query 1: neighbours 1 (d = 0, y = 2) and 0 (d = 1, y = 0).
+        let u = KNeighborsRegressor::new(2).fit(xm, &y).unwrap();
+        assert_eq!(u.predict(q).unwrap(), vec![6.0, 1.0]);
+        let w = KNeighborsRegressor::new(2)
+            .weights(Weights::Distance)
+            .fit(xm, &y)
+            .unwrap()
+            .predict(q)
+            .unwrap();
+        let want = (10.0 / 2.0 + 2.0 / 7.0) / (1.0 / 2.0 + 1.0 / 7.0);
+        // Two products, two sums and a division: a few ulps.
+        assert!((w[0] - want).abs() <= 4.0 * f64::EPSILON * want, "{}", w[0]);
+        // A neighbour at distance 0 takes all the weight.
+        assert_eq!(w[1], 2.0);
+    }
+
+    #[test]
+    fn regressor_bad_input_gives_named_errors() {
+        let x = [0.0f64, 1.0, 2.0, 3.0];
+        let y = [0.0f64, 1.0];
+        let xm = MatRef::new(&x, 2, 2).unwrap();
+        let e = KNeighborsRegressor::new(0).fit(xm, &y).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "n_neighbors",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = KNeighborsRegressor::new(3).fit(xm, &y).unwrap_err();
+        assert!(matches!(e, Error::TooFewSamples { k: 3, n: 2 }), "{e:?}");
+        let e = KNeighborsRegressor::new(1)
+            .fit(MatRef::new(&[] as &[f64], 0, 2).unwrap(), &[])
+            .unwrap_err();
+        assert!(matches!(e, Error::EmptyData { .. }), "{e:?}");
+        let bad_x = [0.0f64, f64::NAN, 2.0, 3.0];
+        let e = KNeighborsRegressor::new(1)
+            .fit(MatRef::new(&bad_x, 2, 2).unwrap(), &y)
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { row: 0, col: 1 }), "{e:?}");
+        let e = KNeighborsRegressor::new(1)
+            .fit(xm, &[0.0, f64::NAN])
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { row: 1, col: 2 }), "{e:?}");
+        let m = KNeighborsRegressor::new(1).fit(xm, &y).unwrap();
+        let e = m
+            .predict(MatRef::new(&[f64::NAN, 0.0], 1, 2).unwrap())
+            .unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e:?}");
+        let e = m.predict(MatRef::new(&[0.0], 1, 1).unwrap()).unwrap_err();
+        assert!(matches!(e, Error::FeatureMismatch { .. }), "{e:?}");
+    }
+
+    #[test]
     fn one_nn_on_points_and_distance_weighting() {
         let x = [0.0f64, 0.0, 1.0, 0.0, 10.0, 0.0];
         let y = [0usize, 0, 1];
@@ -806,7 +1017,7 @@ mod tests {
             .algorithm(Algorithm::Brute)
             .fit(MatRef::new(&x, n, d).unwrap(), &y)
             .unwrap();
-        let got = model.kneighbors_rows(&q, m);
+        let got = model.index.kneighbors_rows(&q, m);
         for (row, nn) in q.chunks(d).zip(&got) {
             let mut naive: Vec<(f32, usize)> = x
                 .chunks(d)

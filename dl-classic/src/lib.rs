@@ -9,9 +9,10 @@
 //! [`dl_core::MatRef`].
 //!
 //! One module per method, named by the course's word:
-//! - supervised: [`knn`], [`linear`] (least squares, ridge, perceptron),
+//! - supervised: [`knn`] (classifier and [`knn::KNeighborsRegressor`]), [`linear`] (least squares, ridge, perceptron),
 //!   [`logistic`], [`naive_bayes`], [`gda`] (LDA/QDA), [`svm`] (linear and kernel),
-//!   [`tree`] (CART), [`forest`], [`bagging`], [`adaboost`],
+//!   [`tree`] (CART), [`forest`] (classifier and
+//!   [`forest::RandomForestRegressor`]), [`bagging`], [`adaboost`],
 //!   [`gradient_boosting`], [`hist_gradient_boosting`];
 //! - regression smoothers: [`kernel_regression`] (Nadaraya-Watson), [`loess`];
 //! - unsupervised: [`pca`], [`factor_analysis`], [`kmeans`], [`gmm`],
