@@ -391,8 +391,9 @@ impl<T: Scalar> Fit<T, T> for RandomForestRegressor {
             let mean = scored.iter().map(|&i| yf[i]).sum::<f64>() / scored.len().max(1) as f64;
             let (mut ss_res, mut ss_tot) = (0.0, 0.0);
             for &i in &scored {
-                ss_res += (yf[i] - sums[i] / missed[i]).powi(2);
-                ss_tot += (yf[i] - mean).powi(2);
+                let (r, t) = (yf[i] - sums[i] / missed[i], yf[i] - mean);
+                ss_res += r * r;
+                ss_tot += t * t;
             }
             1.0 - ss_res / ss_tot
         });
